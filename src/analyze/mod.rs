@@ -1,0 +1,6 @@
+//! Analysis: events in, causes and findings out. Knows nothing about text formats.
+
+pub mod applog_join;
+pub mod incident;
+pub mod stack;
+pub mod worker_findings;

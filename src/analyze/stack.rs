@@ -1,0 +1,264 @@
+//! Reads a Python stack (from an abort traceback or a py-spy sample) and says what the worker
+//! was doing: which cause of the vocabulary it points to, why, where it was stuck and which
+//! application line made the call.
+
+use crate::report::{Cause, Frame};
+
+/// Where a frame's code comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin<'a> {
+    /// The project's own code.
+    App,
+    /// The standard library; the module path after `lib/python3.X/`.
+    Stdlib(&'a str),
+    /// An installed package; its top-level name.
+    Package(&'a str),
+}
+
+/// Classifies a frame's file path.
+pub fn origin(file: &str) -> Origin<'_> {
+    for marker in ["/site-packages/", "/dist-packages/"] {
+        if let Some(at) = file.rfind(marker) {
+            let rest = &file[at + marker.len()..];
+            let top = rest.split('/').next().unwrap_or(rest);
+            return Origin::Package(top.strip_suffix(".py").unwrap_or(top));
+        }
+    }
+    if file.starts_with("<frozen ") {
+        return Origin::Stdlib(file);
+    }
+    if let Some(at) = file.find("/lib/python3") {
+        let rest = &file[at + "/lib/python3".len()..];
+        if let Some(slash) = rest.find('/') {
+            return Origin::Stdlib(&rest[slash + 1..]);
+        }
+    }
+    if file.starts_with("/usr/lib/python3") {
+        return Origin::Stdlib(file);
+    }
+    Origin::App
+}
+
+const HTTP_PACKAGES: &[&str] = &[
+    "requests", "urllib3", "httpx", "httpcore", "h11", "aiohttp", "httplib2", "boto3", "botocore",
+    "stripe", "zeep", "suds",
+];
+const HTTP_STDLIB: &[&str] = &[
+    "socket.py",
+    "ssl.py",
+    "http/client.py",
+    "urllib/request.py",
+    "selectors.py",
+];
+const DB_PACKAGES: &[&str] = &[
+    "psycopg2",
+    "psycopg",
+    "MySQLdb",
+    "pymysql",
+    "cx_Oracle",
+    "oracledb",
+];
+
+fn is_gunicorn(f: &Frame) -> bool {
+    origin(&f.file) == Origin::Package("gunicorn")
+}
+
+fn is_django_db(f: &Frame) -> bool {
+    f.file.contains("/django/db/")
+}
+
+fn is_db_driver(f: &Frame) -> bool {
+    matches!(origin(&f.file), Origin::Package(p) if DB_PACKAGES.contains(&p))
+        || f.file.contains("/django/db/backends/")
+}
+
+fn is_http(f: &Frame) -> bool {
+    match origin(&f.file) {
+        Origin::Package(p) => HTTP_PACKAGES.contains(&p),
+        Origin::Stdlib(m) => HTTP_STDLIB.contains(&m),
+        Origin::App => false,
+    }
+}
+
+fn is_lazy_related_load(f: &Frame) -> bool {
+    f.file
+        .ends_with("django/db/models/fields/related_descriptors.py")
+}
+
+/// What a stack says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackVerdict {
+    pub cause: Cause,
+    pub reason: String,
+    /// The innermost frame that is not Gunicorn's own signal handling.
+    pub stuck_frame: Option<Frame>,
+    /// The innermost application frame: the line in the project to change.
+    pub call_site: Option<Frame>,
+    /// True when the stack is Gunicorn waiting for a connection (an idle worker).
+    pub idle: bool,
+}
+
+/// Classifies a stack, outermost frame first.
+pub fn classify(frames: &[Frame]) -> StackVerdict {
+    // Gunicorn's abort handler (and sys.exit) are where the signal landed, not where the
+    // worker was.
+    let mut end = frames.len();
+    while end > 0
+        && is_gunicorn(&frames[end - 1])
+        && frames[end - 1].function.starts_with("handle_")
+    {
+        end -= 1;
+    }
+    let stack = &frames[..end];
+    let stuck_frame = stack.last().cloned();
+    let call_site = stack
+        .iter()
+        .rev()
+        .find(|f| origin(&f.file) == Origin::App)
+        .cloned();
+    let at = call_site
+        .as_ref()
+        .map(|f| format!(" at {}", f.short()))
+        .unwrap_or_default();
+
+    let verdict = |cause, reason: String| StackVerdict {
+        cause,
+        reason,
+        stuck_frame: stuck_frame.clone(),
+        call_site: call_site.clone(),
+        idle: false,
+    };
+
+    if stack.is_empty() || stack.iter().all(is_gunicorn) {
+        let idle = stack.last().is_some_and(|f| {
+            matches!(
+                f.function.as_str(),
+                "accept" | "wait" | "run_for_one" | "run_for_multiple" | "sleep"
+            )
+        });
+        return StackVerdict {
+            cause: Cause::Unknown,
+            reason: "only Gunicorn's own frames: the worker was between requests".into(),
+            stuck_frame,
+            call_site,
+            idle,
+        };
+    }
+
+    let innermost_lib = stack.iter().rev().find(|f| origin(&f.file) != Origin::App);
+    if stack.iter().any(is_http)
+        && innermost_lib
+            .is_some_and(|f| is_http(f) || origin(&f.file) == Origin::Stdlib("socket.py"))
+    {
+        let via = stack
+            .iter()
+            .find(|f| is_http(f))
+            .map(|f| match origin(&f.file) {
+                Origin::Package(p) => p.to_string(),
+                Origin::Stdlib(m) => m.trim_end_matches(".py").replace('/', "."),
+                Origin::App => String::new(),
+            })
+            .unwrap_or_default();
+        return verdict(
+            Cause::MissingApiTimeout,
+            format!(
+                "waiting on a network read in {via}{at}: an outbound call with no (or a long) timeout"
+            ),
+        );
+    }
+
+    if stack.iter().any(|f| is_db_driver(f) || is_django_db(f)) {
+        if stack.iter().any(is_lazy_related_load) {
+            return verdict(
+                Cause::NPlusOne,
+                format!(
+                    "inside a lazy related-object load (related_descriptors __get__){at}: one query per row of a loop"
+                ),
+            );
+        }
+        if stack.iter().any(is_db_driver) {
+            return verdict(
+                Cause::SlowQuery,
+                format!(
+                    "inside a database call{at}: a slow statement or a lock wait (give the PostgreSQL log to tell which)"
+                ),
+            );
+        }
+    }
+
+    if let Some(f) = stuck_frame.as_ref()
+        && f.code.as_deref().is_some_and(|c| c.contains("sleep("))
+    {
+        return verdict(
+            Cause::Unknown,
+            format!("sleeping in time.sleep{at}: the request waits on purpose"),
+        );
+    }
+
+    verdict(
+        Cause::CpuBound,
+        format!("running Python code with no I/O in the stack{at}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(file: &str, function: &str) -> Frame {
+        Frame {
+            file: file.into(),
+            line: 1,
+            function: function.into(),
+            code: None,
+        }
+    }
+
+    const SP: &str = "/venv/lib/python3.11/site-packages";
+
+    #[test]
+    fn origins() {
+        assert_eq!(
+            origin(&format!("{SP}/requests/api.py")),
+            Origin::Package("requests")
+        );
+        assert_eq!(
+            origin("/usr/local/lib/python3.11/socket.py"),
+            Origin::Stdlib("socket.py")
+        );
+        assert_eq!(origin("/srv/app/shop/views.py"), Origin::App);
+    }
+
+    #[test]
+    fn socket_read_under_requests_is_missing_timeout() {
+        let s = vec![
+            frame(&format!("{SP}/gunicorn/workers/sync.py"), "handle_request"),
+            frame("/srv/app/views.py", "upstream"),
+            frame(&format!("{SP}/requests/api.py"), "get"),
+            frame("/usr/local/lib/python3.11/socket.py", "readinto"),
+            frame(&format!("{SP}/gunicorn/workers/base.py"), "handle_abort"),
+        ];
+        let v = classify(&s);
+        assert_eq!(v.cause, Cause::MissingApiTimeout);
+        assert_eq!(v.call_site.unwrap().function, "upstream");
+        assert_eq!(v.stuck_frame.unwrap().function, "readinto");
+    }
+
+    #[test]
+    fn lazy_load_is_n_plus_one_and_cpu_is_cpu() {
+        let n1 = vec![
+            frame("/srv/app/views.py", "books"),
+            frame(
+                &format!("{SP}/django/db/models/fields/related_descriptors.py"),
+                "__get__",
+            ),
+            frame(
+                &format!("{SP}/django/db/models/sql/compiler.py"),
+                "execute_sql",
+            ),
+        ];
+        assert_eq!(classify(&n1).cause, Cause::NPlusOne);
+        let cpu = vec![frame("/srv/app/views.py", "primes")];
+        assert_eq!(classify(&cpu).cause, Cause::CpuBound);
+    }
+}

@@ -1,0 +1,171 @@
+//! Incidents → ranked findings: one finding per (cause, request, basis), with the log lines that
+//! show it, how sure we are, and the standard remedy.
+
+use std::collections::BTreeMap;
+
+use crate::analyze::incident::{Basis, Incident};
+use crate::report::{Cause, Confidence, Event, EventDetail, Evidence, Finding, Severity};
+
+/// Evidence rows per finding: enough to see the pattern, few enough to read at 3 a.m.
+const EVIDENCE_PER_FINDING: usize = 4;
+/// From this many incidents on, a finding is critical.
+const CRITICAL_COUNT: u64 = 10;
+
+pub fn findings(events: &[Event], incidents: &[Incident]) -> Vec<Finding> {
+    let mut groups: BTreeMap<(Cause, Basis, Option<String>), Vec<&Incident>> = BTreeMap::new();
+    for inc in incidents {
+        groups
+            .entry((inc.cause, inc.basis, inc.request.clone()))
+            .or_default()
+            .push(inc);
+    }
+    groups
+        .into_iter()
+        .map(|((cause, basis, request), incs)| finding(events, cause, basis, request, &incs))
+        .collect()
+}
+
+fn finding(
+    events: &[Event],
+    cause: Cause,
+    basis: Basis,
+    request: Option<String>,
+    incs: &[&Incident],
+) -> Finding {
+    let count = incs.len() as u64;
+    let mut pids: Vec<u32> = incs.iter().map(|i| i.pid).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    let first = incs[0];
+    let site = first
+        .call_site
+        .as_ref()
+        .or(first.stuck_frame.as_ref())
+        .map(|f| format!(" at {}", f.short()))
+        .unwrap_or_default();
+    let what = match (basis, incs.iter().any(|i| i.timeout.is_some())) {
+        (Basis::UnprovokedKill, _) => plural(count, "worker killed", "workers killed"),
+        (Basis::Crash, _) => plural(count, "worker crash", "worker crashes"),
+        (_, _) => plural(count, "worker timeout", "worker timeouts"),
+    };
+    let on = request
+        .as_deref()
+        .map(|r| format!(" on {r}"))
+        .unwrap_or_default();
+    let title = match (cause, basis) {
+        (Cause::MissingApiTimeout, _) => {
+            format!("{what}{on}: outbound HTTP call with no timeout{site}")
+        }
+        (Cause::NPlusOne, _) => format!("{what}{on}: N+1 queries, lazy ORM loads in a loop{site}"),
+        (Cause::SlowQuery, _) => format!("{what}{on}: waiting on a database query{site}"),
+        (Cause::LockWait, _) => format!("{what}{on}: waiting on a row/table lock{site}"),
+        (Cause::Deadlock, _) => format!("{what}{on}: deadlock in the database{site}"),
+        (Cause::CpuBound, _) => format!("{what}{on}: CPU-bound request code{site}"),
+        (Cause::Memory, _) => {
+            format!("{what} by SIGKILL with no timeout before: out of memory (kernel OOM killer)")
+        }
+        (Cause::Unknown, Basis::Escalation) => {
+            format!("{what}{on} escalated to SIGKILL: stuck in native code (not an OOM kill)")
+        }
+        (Cause::Unknown, Basis::NoTraceback) => {
+            format!("{what}{on} with no traceback: cause not in this log")
+        }
+        (Cause::Unknown, Basis::Crash) => format!("{what}: killed by a signal in native code"),
+        (Cause::Unknown, _) => format!("{what}{on}: cause unknown{site}"),
+    };
+    let severity = if cause == Cause::Memory || count >= CRITICAL_COUNT {
+        Severity::Critical
+    } else {
+        Severity::High
+    };
+    let confidence = incs
+        .iter()
+        .map(|i| i.confidence)
+        .min()
+        .unwrap_or(Confidence::Low);
+    let mut evidence = Vec::new();
+    for inc in incs.iter().take(EVIDENCE_PER_FINDING) {
+        for idx in [inc.timeout, inc.abort, inc.kill].into_iter().flatten() {
+            evidence.push(line_evidence(&events[idx]));
+            if Some(idx) == inc.abort
+                && let Some(f) = inc.stuck_frame.as_ref()
+            {
+                evidence.push(Evidence {
+                    path: f.file.clone(),
+                    line: Some(u64::from(f.line)),
+                    text: format!("stuck in {}", f.short()),
+                });
+            }
+        }
+        evidence.extend(inc.correlated.iter().cloned());
+    }
+    Finding {
+        rank: 0,
+        cause,
+        severity,
+        confidence,
+        title,
+        count,
+        request,
+        pids,
+        first_seen: incs.iter().map(|i| i.time).min(),
+        last_seen: incs.iter().map(|i| i.time).max(),
+        reason: first.reason.clone(),
+        evidence,
+        advice: cause.advice().to_string(),
+    }
+}
+
+fn line_evidence(e: &Event) -> Evidence {
+    Evidence {
+        path: e.source.path.clone(),
+        line: Some(e.source.line),
+        text: e.text.clone(),
+    }
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// Workers that never came up: the app is down, every request fails.
+pub fn boot_failure_finding(events: &[Event]) -> Option<Finding> {
+    let failures: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e.detail, EventDetail::BootFailure { .. }))
+        .collect();
+    let first = failures.first()?;
+    let message = match &first.detail {
+        EventDetail::BootFailure { message } => message.clone(),
+        _ => String::new(),
+    };
+    Some(Finding {
+        rank: 0,
+        cause: Cause::Unknown,
+        severity: Severity::Critical,
+        confidence: Confidence::High,
+        title: format!(
+            "{}: workers failed to boot ({message})",
+            plural(failures.len() as u64, "boot failure", "boot failures")
+        ),
+        count: failures.len() as u64,
+        request: None,
+        pids: failures.iter().filter_map(|e| e.pid).collect(),
+        first_seen: failures.iter().filter_map(|e| e.time).min(),
+        last_seen: failures.iter().filter_map(|e| e.time).max(),
+        reason: "the application raised while loading; no request can be served".into(),
+        evidence: failures
+            .iter()
+            .take(EVIDENCE_PER_FINDING)
+            .map(|e| line_evidence(e))
+            .collect(),
+        advice: "Run the app's import by hand (`python -c 'import yourproject.wsgi'`) or start \
+                 Gunicorn with --preload --log-level debug to see the exception; fix the import \
+                 or configuration error it names."
+            .into(),
+    })
+}

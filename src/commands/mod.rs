@@ -1,0 +1,136 @@
+//! The glue layer: each subcommand wires its inputs, parsers, analysis and renderer together.
+//! Nothing here parses a format or decides a cause.
+
+mod generate;
+mod logs;
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, FixedOffset};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{Cli, Command, OutputArgs, WindowArgs};
+use crate::exit_code;
+use crate::parse::timestamp;
+use crate::render;
+use crate::report::Report;
+
+/// Runs the command line; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Logs(args) => {
+            let report = logs::run(&args)?;
+            emit(&report, &args.output)
+        }
+        Command::Pg(_) => bail!("`wtdiag pg` is not available in this build yet"),
+        Command::Live(_) => bail!("`wtdiag live` is not available in this build yet"),
+        Command::Completions { shell } => {
+            generate::completions(shell, &mut io::stdout().lock())?;
+            Ok(exit_code::OK)
+        }
+        Command::Man => {
+            generate::man(&mut io::stdout().lock())?;
+            Ok(exit_code::OK)
+        }
+    }
+}
+
+/// Writes the report where `--output` says and turns `--fail-on` into the exit code.
+fn emit(report: &Report, args: &OutputArgs) -> Result<i32> {
+    if args.output == "-" {
+        let stdout = io::stdout();
+        let width = if stdout.is_terminal() {
+            terminal_width()
+        } else {
+            None
+        };
+        let mut out = BufWriter::new(stdout.lock());
+        render::render(report, args.format, width, &mut out)?;
+        out.flush()?;
+    } else {
+        let file = File::create(&args.output)
+            .with_context(|| format!("cannot write the report to {}", args.output))?;
+        let mut out = BufWriter::new(file);
+        render::render(report, args.format, None, &mut out)?;
+        out.flush()
+            .with_context(|| format!("cannot write the report to {}", args.output))?;
+    }
+    let failed = match (args.fail_on, report.worst_severity()) {
+        (Some(gate), Some(worst)) => worst >= gate,
+        _ => false,
+    };
+    Ok(if failed {
+        exit_code::FINDINGS
+    } else {
+        exit_code::OK
+    })
+}
+
+fn terminal_width() -> Option<u16> {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .or(Some(120))
+}
+
+/// Inputs this large get a progress bar on a terminal.
+const PROGRESS_MIN_BYTES: u64 = 64 << 20;
+
+/// A byte progress bar for reading `path`, when stderr is a terminal and the file is large.
+fn progress_for(path: &str, args: &OutputArgs) -> Option<ProgressBar> {
+    if args.no_progress || path == "-" || !io::stderr().is_terminal() {
+        return None;
+    }
+    let len = std::fs::metadata(path).ok()?.len();
+    if len < PROGRESS_MIN_BYTES {
+        return None;
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .ok()?,
+    );
+    bar.set_message(path.to_string());
+    Some(bar)
+}
+
+/// The parsed `--since`/`--until` bounds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Window {
+    pub since: Option<DateTime<FixedOffset>>,
+    pub until: Option<DateTime<FixedOffset>>,
+}
+
+impl Window {
+    pub fn from_args(args: &WindowArgs) -> Result<Window> {
+        let parse = |flag: &str, v: &Option<String>| -> Result<Option<DateTime<FixedOffset>>> {
+            match v {
+                None => Ok(None),
+                Some(s) => timestamp::parse(s).map(Some).with_context(|| {
+                    format!("{flag} {s:?}: not a time; use RFC 3339 or 'YYYY-MM-DD HH:MM:SS +0000'")
+                }),
+            }
+        };
+        Ok(Window {
+            since: parse("--since", &args.since)?,
+            until: parse("--until", &args.until)?,
+        })
+    }
+
+    pub fn contains(&self, t: Option<DateTime<FixedOffset>>) -> bool {
+        let Some(t) = t else { return true };
+        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t <= u)
+    }
+}
+
+/// Refuses `-` given twice: stdin can be read once.
+fn check_stdin_once<'a>(paths: impl IntoIterator<Item = &'a String>) -> Result<()> {
+    if paths.into_iter().filter(|p| p.as_str() == "-").count() > 1 {
+        bail!("'-' (stdin) is given more than once; stdin can be read only once");
+    }
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! Opening inputs: a path or `-` (stdin), plain or gzip-compressed (told by magic bytes, not by
+//! name), refused with one clear sentence when it is missing, unreadable, a directory or binary.
+
+mod lines;
+
+use std::fs::File;
+use std::io::{self, Cursor, Read};
+use std::path::Path;
+
+use flate2::read::MultiGzDecoder;
+use indicatif::ProgressBar;
+
+pub use lines::{Line, LineCounts, MAX_LINE, for_each_line};
+
+/// Why an input cannot be read. Each message names the input and the next step.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{0}: no such file; check the path (rotated logs may be named .1 or .gz)")]
+    NotFound(String),
+    #[error("{0}: is a directory; give the log files in it, e.g. {0}/error.log*")]
+    IsDirectory(String),
+    #[error(
+        "{0}: permission denied; run as a user that can read it (root, or a member of the log's group, e.g. adm)"
+    )]
+    PermissionDenied(String),
+    #[error(
+        "{path}: looks like binary data, not a text log ({why}); give the log itself (plain or .gz)"
+    )]
+    Binary { path: String, why: String },
+    #[error(
+        "{path}: corrupt or truncated gzip data after {lines} lines ({source}); check it with `gzip -t`, or give the decompressed part"
+    )]
+    CorruptGzip {
+        path: String,
+        lines: u64,
+        source: io::Error,
+    },
+    #[error("{path}: read error after {lines} lines: {source}")]
+    Read {
+        path: String,
+        lines: u64,
+        source: io::Error,
+    },
+}
+
+/// An opened input, positioned at its first byte of text.
+pub struct Input {
+    /// As given: a path, or `-` for stdin.
+    pub path: String,
+    pub compressed: bool,
+    reader: Box<dyn Read>,
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const SNIFF_LEN: usize = 8 << 10;
+
+/// Opens `path` (`-` is stdin), transparently decompressing gzip. Compressed bytes read are
+/// reported to `progress` when given.
+pub fn open(path: &str, progress: Option<ProgressBar>) -> Result<Input, InputError> {
+    let raw: Box<dyn Read> = if path == "-" {
+        Box::new(io::stdin())
+    } else {
+        let p = Path::new(path);
+        if p.is_dir() {
+            return Err(InputError::IsDirectory(path.to_string()));
+        }
+        let file = File::open(p).map_err(|e| open_error(path, e))?;
+        Box::new(file)
+    };
+    let raw: Box<dyn Read> = match progress {
+        Some(bar) => Box::new(bar.wrap_read(raw)),
+        None => raw,
+    };
+    let (head, raw) = peek(raw, 2).map_err(|e| read_error(path, 0, e))?;
+    let compressed = head.starts_with(&GZIP_MAGIC);
+    let text: Box<dyn Read> = if compressed {
+        Box::new(MultiGzDecoder::new(Cursor::new(head).chain(raw)))
+    } else {
+        Box::new(Cursor::new(head).chain(raw))
+    };
+    let (head, text) = peek(text, SNIFF_LEN).map_err(|e| {
+        if compressed {
+            InputError::CorruptGzip {
+                path: path.to_string(),
+                lines: 0,
+                source: e,
+            }
+        } else {
+            read_error(path, 0, e)
+        }
+    })?;
+    if let Some(why) = binary_reason(&head) {
+        return Err(InputError::Binary {
+            path: path.to_string(),
+            why,
+        });
+    }
+    Ok(Input {
+        path: path.to_string(),
+        compressed,
+        reader: Box::new(Cursor::new(head).chain(text)),
+    })
+}
+
+impl Input {
+    /// Streams every line to `each`; see [`for_each_line`].
+    pub fn for_each_line(self, each: impl FnMut(Line<'_>)) -> Result<LineCounts, InputError> {
+        let Input {
+            path,
+            compressed,
+            reader,
+        } = self;
+        for_each_line(reader, each).map_err(|(e, counts)| {
+            if compressed && e.kind() != io::ErrorKind::PermissionDenied {
+                InputError::CorruptGzip {
+                    path,
+                    lines: counts.lines,
+                    source: e,
+                }
+            } else {
+                read_error(&path, counts.lines, e)
+            }
+        })
+    }
+}
+
+fn open_error(path: &str, e: io::Error) -> InputError {
+    match e.kind() {
+        io::ErrorKind::NotFound => InputError::NotFound(path.to_string()),
+        io::ErrorKind::PermissionDenied => InputError::PermissionDenied(path.to_string()),
+        io::ErrorKind::IsADirectory => InputError::IsDirectory(path.to_string()),
+        _ => read_error(path, 0, e),
+    }
+}
+
+fn read_error(path: &str, lines: u64, e: io::Error) -> InputError {
+    if e.kind() == io::ErrorKind::IsADirectory {
+        return InputError::IsDirectory(path.to_string());
+    }
+    InputError::Read {
+        path: path.to_string(),
+        lines,
+        source: e,
+    }
+}
+
+/// Reads up to `want` bytes without losing them: returns them and a reader that yields the rest.
+fn peek(mut reader: Box<dyn Read>, want: usize) -> io::Result<(Vec<u8>, Box<dyn Read>)> {
+    let mut head = Vec::with_capacity(want);
+    (&mut reader).take(want as u64).read_to_end(&mut head)?;
+    Ok((head, reader))
+}
+
+/// A text log has no NUL bytes and few control characters; this looks at the first 8 KiB.
+fn binary_reason(head: &[u8]) -> Option<String> {
+    if let Some(at) = memchr::memchr(0, head) {
+        return Some(format!("NUL byte at offset {at}"));
+    }
+    let control = head
+        .iter()
+        .filter(|&&b| b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t' | 0x1b | 0x0c))
+        .count();
+    if head.len() >= 64 && control * 10 > head.len() {
+        return Some(format!(
+            "{control} control bytes in the first {} bytes",
+            head.len()
+        ));
+    }
+    None
+}
+
+/// Decodes a line as UTF-8, replacing invalid sequences; says whether it had to.
+pub fn decode(bytes: &[u8]) -> (std::borrow::Cow<'_, str>, bool) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (std::borrow::Cow::Borrowed(s), false),
+        Err(_) => (String::from_utf8_lossy(bytes), true),
+    }
+}

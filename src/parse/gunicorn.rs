@@ -1,0 +1,416 @@
+//! Gunicorn error-log parser. Knows the default record format
+//! `[%Y-%m-%d %H:%M:%S %z] [PID] [LEVEL] message` (after any `docker logs -t` or journald
+//! prefix) and the arbiter's and workers' wordings of every release from 19.9 to today, and
+//! turns them into typed events. Lines of other loggers are passed over; tracebacks after
+//! `Error handling request` are read into the request's abort event.
+
+use memchr::{memchr, memmem};
+
+use crate::input::{Line, decode};
+use crate::parse::skips::{self, Skips};
+use crate::parse::timestamp;
+use crate::parse::traceback::TracebackBuilder;
+use crate::report::{Cause, Event, EventDetail, Source};
+
+/// A record header found in a line.
+struct Header<'a> {
+    timestamp: &'a [u8],
+    pid: u32,
+    level: &'a [u8],
+    message: &'a [u8],
+}
+
+/// How far into a line a prefix (docker, journald, syslog) may push the `[` of the header.
+const MAX_PREFIX: usize = 160;
+/// Continuation lines read into one traceback at most; the rest are counted, not kept.
+const MAX_TRACEBACK_LINES: u32 = 20_000;
+/// Bytes of a line kept as evidence text.
+pub const MAX_EVIDENCE: usize = 400;
+
+fn header(line: &[u8]) -> Option<Header<'_>> {
+    let start = if line.first() == Some(&b'[') {
+        0
+    } else {
+        let window = &line[..line.len().min(MAX_PREFIX)];
+        let mut from = 0;
+        loop {
+            let at = from + memchr(b'[', &window[from..])?;
+            if window.get(at + 1).is_some_and(u8::is_ascii_digit)
+                && window.get(at + 5) == Some(&b'-')
+            {
+                break at;
+            }
+            from = at + 1;
+        }
+    };
+    let rest = &line[start + 1..];
+    let close = memchr(b']', rest)?;
+    let timestamp = &rest[..close];
+    let rest = rest[close + 1..].strip_prefix(b" [")?;
+    let close = memchr(b']', rest)?;
+    let pid = parse_u32(&rest[..close])?;
+    let rest = rest[close + 1..].strip_prefix(b" [")?;
+    let close = memchr(b']', rest)?;
+    let level = &rest[..close];
+    let message = rest[close + 1..]
+        .strip_prefix(b" ")
+        .unwrap_or(&rest[close + 1..]);
+    Some(Header {
+        timestamp,
+        pid,
+        level,
+        message,
+    })
+}
+
+fn parse_u32(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || b.len() > 10 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as u64;
+    }
+    u32::try_from(v).ok()
+}
+
+/// The leading decimal number of `b`.
+fn leading_u32(b: &[u8]) -> Option<u32> {
+    let end = b
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(b.len());
+    parse_u32(&b[..end])
+}
+
+fn leading_i32(b: &[u8]) -> Option<i32> {
+    match b.first() {
+        Some(b'-') => leading_u32(&b[1..]).map(|v| -(v as i32)),
+        _ => leading_u32(b).map(|v| v as i32),
+    }
+}
+
+/// Linux signal numbers to names, for 20.x's `terminated due to signal N`.
+pub fn signal_name(n: u32) -> String {
+    let name = match n {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        _ => return format!("signal {n}"),
+    };
+    name.to_string()
+}
+
+/// A traceback being read into the event at `event`.
+struct PendingTraceback {
+    event: usize,
+    builder: TracebackBuilder,
+    lines: u32,
+}
+
+/// Streaming parser of one Gunicorn error log.
+pub struct GunicornLog {
+    path: String,
+    events: Vec<Event>,
+    version: Option<String>,
+    skips: Skips,
+    lossy_lines: u64,
+    records: u64,
+    pending: Option<PendingTraceback>,
+    /// (pid, code, line) of the last `exited with code` record, to count 21–23's double line once.
+    last_exit: Option<(u32, i32, u64)>,
+}
+
+/// What one log gave.
+pub struct ParsedGunicornLog {
+    pub events: Vec<Event>,
+    pub version: Option<String>,
+    pub skips: Skips,
+    pub lossy_lines: u64,
+    /// Lines that were Gunicorn records (not other loggers, not traceback text).
+    pub records: u64,
+}
+
+impl GunicornLog {
+    pub fn new(path: &str) -> GunicornLog {
+        GunicornLog {
+            path: path.to_string(),
+            events: Vec::new(),
+            version: None,
+            skips: Skips::default(),
+            lossy_lines: 0,
+            records: 0,
+            pending: None,
+            last_exit: None,
+        }
+    }
+
+    pub fn push(&mut self, line: Line<'_>) {
+        if line.overlong.is_some() {
+            self.skips.record(skips::OVERLONG, line.number);
+            return;
+        }
+        let Some(h) = header(line.bytes) else {
+            self.continuation(line);
+            return;
+        };
+        self.records += 1;
+        self.finish_traceback();
+        let Some(detail) = self.classify(&h, line.number) else {
+            return;
+        };
+        let (ts, lossy) = decode(h.timestamp);
+        let Some(time) = timestamp::parse(&ts) else {
+            self.skips.record(skips::BAD_TIMESTAMP, line.number);
+            return;
+        };
+        if lossy {
+            self.lossy_lines += 1;
+        }
+        let (pid, detail) = detail;
+        let wants_traceback = matches!(
+            detail,
+            EventDetail::RequestAbort { .. } | EventDetail::BootFailure { .. }
+        );
+        self.events.push(Event {
+            detail,
+            pid: Some(pid.unwrap_or(h.pid)),
+            time: Some(time),
+            source: Source {
+                path: self.path.clone(),
+                line: line.number,
+            },
+            text: decode(&line.bytes[..line.bytes.len().min(MAX_EVIDENCE)])
+                .0
+                .into_owned(),
+        });
+        if wants_traceback {
+            self.pending = Some(PendingTraceback {
+                event: self.events.len() - 1,
+                builder: TracebackBuilder::default(),
+                lines: 0,
+            });
+        }
+    }
+
+    /// The event a record's message stands for, if any, with the pid it is about when that is
+    /// not the record's own pid.
+    fn classify(&mut self, h: &Header<'_>, line: u64) -> Option<(Option<u32>, EventDetail)> {
+        let m = h.message;
+        let level = h.level;
+        if let Some(rest) = m.strip_prefix(b"WORKER TIMEOUT (pid:") {
+            return Some((leading_u32(rest), timeout(false)));
+        }
+        if let Some(rest) = m.strip_prefix(b"DIRTY WORKER TIMEOUT") {
+            let pid = memmem::find(rest, b"pid")
+                .and_then(|at| {
+                    rest[at + 3..]
+                        .iter()
+                        .position(u8::is_ascii_digit)
+                        .map(|d| at + 3 + d)
+                })
+                .and_then(|at| leading_u32(&rest[at..]));
+            return Some((pid, timeout(true)));
+        }
+        if let Some(rest) = m.strip_prefix(b"Worker (pid:") {
+            let pid = leading_u32(rest)?;
+            let after = &rest[memchr(b')', rest)? + 1..];
+            if let Some(sig) = after.strip_prefix(b" was sent ") {
+                let end = memchr(b'!', sig).unwrap_or(sig.len());
+                let signal = decode(&sig[..end]).0.into_owned();
+                return Some((Some(pid), killed(signal)));
+            }
+            if let Some(code) = after.strip_prefix(b" exited with code ") {
+                let code = leading_i32(code)?;
+                let duplicate = self
+                    .last_exit
+                    .is_some_and(|(p, c, l)| p == pid && c == code && line <= l + 2);
+                self.last_exit = Some((pid, code, line));
+                if duplicate {
+                    return None;
+                }
+                return Some((
+                    Some(pid),
+                    EventDetail::WorkerExit {
+                        exit_code: Some(code),
+                    },
+                ));
+            }
+            return None;
+        }
+        if let Some(rest) = m.strip_prefix(b"Worker with pid ") {
+            let pid = leading_u32(rest)?;
+            let at = memmem::find(rest, b"due to signal ")?;
+            let n = leading_u32(&rest[at + b"due to signal ".len()..])?;
+            return Some((Some(pid), killed(signal_name(n))));
+        }
+        if let Some(rest) = m.strip_prefix(b"Booting worker with pid: ") {
+            return Some((leading_u32(rest), EventDetail::WorkerBoot));
+        }
+        if let Some(rest) = m.strip_prefix(b"Worker exiting (pid: ") {
+            return Some((
+                leading_u32(rest),
+                EventDetail::WorkerExit { exit_code: None },
+            ));
+        }
+        if let Some(rest) = m.strip_prefix(b"Starting gunicorn ") {
+            let version = decode(rest).0.trim().to_string();
+            self.version = Some(version.clone());
+            return Some((None, EventDetail::GunicornStart { version }));
+        }
+        if let Some(rest) = m.strip_prefix(b"Error handling request") {
+            let request = decode(rest).0.trim().to_string();
+            return Some((
+                None,
+                EventDetail::RequestAbort {
+                    request: (!request.is_empty() && request != "(no URI read)").then_some(request),
+                    exception: None,
+                    stuck_frame: None,
+                    frames: Vec::new(),
+                },
+            ));
+        }
+        let boot_failure = m.starts_with(b"Exception in worker process")
+            || m.starts_with(b"Worker failed to boot")
+            || m.starts_with(b"App failed to load")
+            || (m.starts_with(b"Reason: ") && level != b"DEBUG");
+        if boot_failure {
+            let message = decode(m).0.trim().to_string();
+            return Some((None, EventDetail::BootFailure { message }));
+        }
+        None
+    }
+
+    fn continuation(&mut self, line: Line<'_>) {
+        let Some(p) = self.pending.as_mut() else {
+            return;
+        };
+        p.lines += 1;
+        if p.lines > MAX_TRACEBACK_LINES {
+            self.skips
+                .record("traceback longer than 20000 lines", line.number);
+            return;
+        }
+        let (text, lossy) = decode(line.bytes);
+        if lossy {
+            self.lossy_lines += 1;
+        }
+        p.builder.push_line(&text);
+    }
+
+    fn finish_traceback(&mut self) {
+        let Some(p) = self.pending.take() else {
+            return;
+        };
+        let Some(tb) = p.builder.finish() else {
+            return;
+        };
+        match &mut self.events[p.event].detail {
+            EventDetail::RequestAbort {
+                exception, frames, ..
+            } => {
+                *exception = tb.exception;
+                *frames = tb.frames;
+            }
+            EventDetail::BootFailure { message } => {
+                if let Some(exc) = tb.exception {
+                    message.push_str(": ");
+                    message.push_str(&exc);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn finish(mut self) -> ParsedGunicornLog {
+        self.finish_traceback();
+        ParsedGunicornLog {
+            events: self.events,
+            version: self.version,
+            skips: self.skips,
+            lossy_lines: self.lossy_lines,
+            records: self.records,
+        }
+    }
+}
+
+fn timeout(dirty: bool) -> EventDetail {
+    EventDetail::WorkerTimeout {
+        dirty,
+        cause: Cause::Unknown,
+        reason: String::new(),
+        request: None,
+        stuck_frame: None,
+        call_site: None,
+    }
+}
+
+fn killed(signal: String) -> EventDetail {
+    EventDetail::WorkerKilled {
+        signal,
+        after_timeout: false,
+        cause: Cause::Unknown,
+        reason: String::new(),
+        request: None,
+        stuck_frame: None,
+        call_site: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> ParsedGunicornLog {
+        let mut log = GunicornLog::new("t.log");
+        for (i, l) in text.lines().enumerate() {
+            log.push(Line {
+                number: i as u64 + 1,
+                bytes: l.as_bytes(),
+                overlong: None,
+            });
+        }
+        log.finish()
+    }
+
+    #[test]
+    fn header_after_docker_prefix() {
+        let h = header(b"2026-11-26T22:32:47.123456789Z [2026-11-26 22:32:47 +0000] [7] [CRITICAL] WORKER TIMEOUT (pid:9)").unwrap();
+        assert_eq!(h.pid, 7);
+        assert_eq!(h.level, b"CRITICAL");
+        assert_eq!(h.message, b"WORKER TIMEOUT (pid:9)");
+    }
+
+    #[test]
+    fn exited_with_code_twice_counts_once() {
+        let log = parse(
+            "[2026-11-26 22:32:47 +0000] [7] [ERROR] Worker (pid:9) exited with code 1\n\
+             [2026-11-26 22:32:47 +0000] [7] [ERROR] Worker (pid:9) exited with code 1.",
+        );
+        assert_eq!(log.events.len(), 1);
+        assert_eq!(log.events[0].pid, Some(9));
+    }
+
+    #[test]
+    fn old_signal_wording() {
+        let log = parse(
+            "[2021-01-01 00:00:00 +0000] [7] [WARNING] Worker with pid 12 was terminated due to signal 9",
+        );
+        match &log.events[0].detail {
+            EventDetail::WorkerKilled { signal, .. } => assert_eq!(signal, "SIGKILL"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Timestamp parsing for log lines, fast path first: the fixed-width forms Gunicorn and
+//! PostgreSQL write are decoded by hand; anything else goes through chrono's parser.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
+
+fn digits(b: &[u8]) -> Option<u32> {
+    let mut v = 0u32;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as u32;
+    }
+    Some(v)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (or with `T`) at the start of `b`; returns the time and bytes used.
+fn naive_prefix(b: &[u8]) -> Option<(NaiveDateTime, usize)> {
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b' ' | b'T') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(
+        digits(&b[0..4])? as i32,
+        digits(&b[5..7])?,
+        digits(&b[8..10])?,
+    )?;
+    let (h, m, s) = (
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+    );
+    let mut used = 19;
+    let mut nanos = 0u32;
+    if b.len() > 20 && matches!(b[19], b'.' | b',') {
+        let frac_end = b[20..]
+            .iter()
+            .position(|c| !c.is_ascii_digit())
+            .map_or(b.len(), |p| 20 + p);
+        let frac = &b[20..frac_end];
+        if !frac.is_empty() {
+            let take = frac.len().min(9);
+            nanos = digits(&frac[..take])? * 10u32.pow(9 - take as u32);
+            used = frac_end;
+        }
+    }
+    let time = date.and_hms_nano_opt(h, m, s.min(59), nanos)?;
+    Some((time, used))
+}
+
+/// A UTC offset at the start of `b`: `+0000`, `+00:00`, `-05`, `Z`, or a zone abbreviation
+/// (`UTC`/`GMT` = 0; other names are ambiguous and read as UTC with `known = false`).
+fn offset_prefix(b: &[u8]) -> Option<(FixedOffset, usize)> {
+    match b.first()? {
+        b'Z' => Some((FixedOffset::east_opt(0)?, 1)),
+        sign @ (b'+' | b'-') => {
+            let sign = if *sign == b'-' { -1 } else { 1 };
+            let rest = &b[1..];
+            let (hh, mm, used) = if rest.len() >= 5 && rest[2] == b':' {
+                (digits(&rest[0..2])?, digits(&rest[3..5])?, 6)
+            } else if rest.len() >= 4 && digits(&rest[0..4]).is_some() {
+                (digits(&rest[0..2])?, digits(&rest[2..4])?, 5)
+            } else if rest.len() >= 2 {
+                (digits(&rest[0..2])?, 0, 3)
+            } else {
+                return None;
+            };
+            Some((
+                FixedOffset::east_opt(sign * (hh * 3600 + mm * 60) as i32)?,
+                used,
+            ))
+        }
+        _ => {
+            let end = b
+                .iter()
+                .position(|c| !c.is_ascii_alphabetic())
+                .unwrap_or(b.len());
+            if (2..=5).contains(&end) {
+                Some((FixedOffset::east_opt(0)?, end))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// Parses `YYYY-MM-DD HH:MM:SS[.fff][ ][offset]` at the start of `b`. Without an offset the
+/// time is read as UTC. Returns the time and the number of bytes used.
+pub fn parse_prefix(b: &[u8]) -> Option<(DateTime<FixedOffset>, usize)> {
+    let (naive, offset, used) = parse_prefix_parts(b)?;
+    let offset = offset.unwrap_or(FixedOffset::east_opt(0)?);
+    Some((offset.from_local_datetime(&naive).single()?, used))
+}
+
+/// Like [`parse_prefix`], but says whether the text had an offset, so that a caller can put an
+/// offset-less time (Python `logging`'s default) in the zone of another input.
+pub fn parse_prefix_parts(b: &[u8]) -> Option<(NaiveDateTime, Option<FixedOffset>, usize)> {
+    let (naive, mut used) = naive_prefix(b)?;
+    let rest = &b[used..];
+    let skip = usize::from(rest.first() == Some(&b' '));
+    let mut offset = None;
+    if let Some((off, n)) = offset_prefix(&rest[skip..]) {
+        offset = Some(off);
+        used += skip + n;
+    }
+    Some((naive, offset, used))
+}
+
+/// Parses a whole timestamp string, trying the fast path, then RFC 3339 and a few common
+/// `logging` date formats.
+pub fn parse(s: &str) -> Option<DateTime<FixedOffset>> {
+    let s = s.trim();
+    if let Some((t, used)) = parse_prefix(s.as_bytes())
+        && used == s.len()
+    {
+        return Some(t);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t);
+    }
+    for fmt in ["%d/%b/%Y:%H:%M:%S %z", "%a %b %d %H:%M:%S %Y %z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, fmt) {
+            return Some(t);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gunicorn_form_keeps_offset() {
+        let t = parse("2026-11-26 22:32:47 +0100").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-26T22:32:47+01:00");
+    }
+
+    #[test]
+    fn postgres_millis_and_zone_name() {
+        let (t, used) = parse_prefix(b"2026-11-26 22:32:47.549 UTC [1824] LOG").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-26T22:32:47.549+00:00");
+        assert_eq!(used, 27);
+    }
+
+    #[test]
+    fn iso_with_nanos_and_z() {
+        let (t, _) = parse_prefix(b"2026-11-26T22:32:47.123456789Z x").unwrap();
+        assert_eq!(t.timestamp_subsec_nanos(), 123_456_789);
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(parse("2026-13-45 99:99:99").is_none());
+        assert!(parse_prefix(b"hello").is_none());
+    }
+}

@@ -1,0 +1,149 @@
+//! The table renderer: what an on-call engineer reads first. A one-line summary, the ranked
+//! root causes with their evidence and fix, live workers when sampled, then what the inputs
+//! could not show and what was skipped.
+
+use std::io::{self, Write};
+
+use comfy_table::{ContentArrangement, Table, presets};
+
+use crate::report::{Finding, Report, WorkerState};
+
+/// Evidence lines shown per finding in the table (JSON has them all).
+const EVIDENCE_ROWS: usize = 6;
+
+pub fn render(report: &Report, width: u16, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "{}", headline(report))?;
+    if let Some(workers) = &report.workers {
+        writeln!(out)?;
+        writeln!(out, "Workers")?;
+        writeln!(out, "{}", workers_table(workers, width))?;
+    }
+    writeln!(out)?;
+    if report.findings.is_empty() {
+        writeln!(
+            out,
+            "No findings: nothing in the inputs points to a cause of worker timeouts."
+        )?;
+    } else {
+        writeln!(out, "Root causes, most important first")?;
+        writeln!(out, "{}", findings_table(&report.findings, width))?;
+    }
+    for w in &report.warnings {
+        writeln!(out)?;
+        writeln!(out, "note [{}]: {}", w.code, w.message)?;
+        writeln!(out, "  what to do: {}", w.advice)?;
+    }
+    for input in &report.inputs {
+        for s in &input.skipped {
+            writeln!(
+                out,
+                "skipped: {}: {} line(s), {} (first at line {})",
+                input.path, s.count, s.reason, s.first_line
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn headline(report: &Report) -> String {
+    let lines: u64 = report.inputs.iter().map(|i| i.lines).sum();
+    let skipped: u64 = report.inputs.iter().map(|i| i.skipped_lines).sum();
+    let mut s = format!(
+        "wtdiag {}: {} input{}, {} lines read",
+        serde_json::to_value(report.command)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        report.inputs.len(),
+        if report.inputs.len() == 1 { "" } else { "s" },
+        lines
+    );
+    if skipped > 0 {
+        s.push_str(&format!(" ({skipped} skipped)"));
+    }
+    let counts: Vec<String> = report
+        .summary
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
+    if !counts.is_empty() {
+        s.push_str("; seen: ");
+        s.push_str(&counts.join(", "));
+    }
+    s
+}
+
+fn new_table(width: u16) -> Table {
+    let mut t = Table::new();
+    t.load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(width);
+    t
+}
+
+fn findings_table(findings: &[Finding], width: u16) -> Table {
+    let mut t = new_table(width);
+    t.set_header(vec!["#", "Severity", "Cause", "Count", "Finding"]);
+    for f in findings {
+        let mut cell = vec![f.title.clone()];
+        if !f.reason.is_empty() {
+            cell.push(format!("why ({} confidence): {}", f.confidence, f.reason));
+        }
+        for e in f.evidence.iter().take(EVIDENCE_ROWS) {
+            let at = match e.line {
+                Some(line) => format!("{}:{line}", e.path),
+                None => e.path.clone(),
+            };
+            cell.push(format!("  {at}  {}", e.text));
+        }
+        if f.evidence.len() > EVIDENCE_ROWS {
+            cell.push(format!(
+                "  ... {} more (--format json lists all)",
+                f.evidence.len() - EVIDENCE_ROWS
+            ));
+        }
+        cell.push(format!("fix: {}", f.advice));
+        t.add_row(vec![
+            f.rank.to_string(),
+            f.severity.to_string(),
+            f.cause.to_string(),
+            f.count.to_string(),
+            cell.join("\n"),
+        ]);
+    }
+    t
+}
+
+fn workers_table(workers: &[WorkerState], width: u16) -> Table {
+    let mut t = new_table(width);
+    t.set_header(vec![
+        "PID",
+        "State",
+        "Stuck for",
+        "Cause",
+        "Frame",
+        "Seconds left",
+        "RSS",
+        "Swap",
+    ]);
+    for w in workers {
+        t.add_row(vec![
+            w.pid.to_string(),
+            w.state.clone(),
+            format!("{:.1}s", w.stuck_seconds),
+            w.cause.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+            w.frame.clone().unwrap_or_else(|| "-".into()),
+            w.seconds_left
+                .map(|s| format!("{s:.0}"))
+                .unwrap_or_else(|| "-".into()),
+            w.rss_bytes.map(mib).unwrap_or_else(|| "-".into()),
+            w.swap_bytes.map(mib).unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    t
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
+}

@@ -1,0 +1,120 @@
+//! The fixed cause vocabulary every subcommand attributes timeouts to, and the standard remedy for
+//! each. The snake_case names are a public contract: users' CI scripts match on them.
+
+use serde::Serialize;
+
+/// Why a worker timed out or was killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// A loop of lazy ORM loads: one query per row.
+    NPlusOne,
+    /// An outbound HTTP/socket call made without a timeout, waiting on a silent peer.
+    MissingApiTimeout,
+    /// One SQL statement that runs too long.
+    SlowQuery,
+    /// Waiting for a row or table lock held by another transaction.
+    LockWait,
+    /// Two transactions waiting on each other; PostgreSQL kills one.
+    Deadlock,
+    /// Request code burning CPU without I/O.
+    CpuBound,
+    /// Swap thrashing or the kernel OOM killer.
+    Memory,
+    /// Not enough evidence to say.
+    Unknown,
+}
+
+impl Cause {
+    pub const ALL: [Cause; 8] = [
+        Cause::NPlusOne,
+        Cause::MissingApiTimeout,
+        Cause::SlowQuery,
+        Cause::LockWait,
+        Cause::Deadlock,
+        Cause::CpuBound,
+        Cause::Memory,
+        Cause::Unknown,
+    ];
+
+    /// The contract name, as it appears in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cause::NPlusOne => "n_plus_one",
+            Cause::MissingApiTimeout => "missing_api_timeout",
+            Cause::SlowQuery => "slow_query",
+            Cause::LockWait => "lock_wait",
+            Cause::Deadlock => "deadlock",
+            Cause::CpuBound => "cpu_bound",
+            Cause::Memory => "memory",
+            Cause::Unknown => "unknown",
+        }
+    }
+
+    /// True for the causes that live in the database.
+    pub fn is_database(self) -> bool {
+        matches!(
+            self,
+            Cause::NPlusOne | Cause::SlowQuery | Cause::LockWait | Cause::Deadlock
+        )
+    }
+
+    /// The standard remedy, as a short imperative paragraph.
+    pub fn advice(self) -> &'static str {
+        match self {
+            Cause::NPlusOne => {
+                "Load related rows in the same query: use select_related() for ForeignKey/OneToOne \
+                 and prefetch_related() for many-to-many and reverse relations; paginate large \
+                 listings. django-debug-toolbar or nplusone in development shows the query count \
+                 per view."
+            }
+            Cause::MissingApiTimeout => {
+                "Give every outbound call a timeout: requests.get(url, timeout=(3.05, 10)), \
+                 httpx.Client(timeout=...), urllib3 Timeout(connect=, read=). A slow upstream \
+                 then fails fast with an error you can handle instead of holding the worker until \
+                 Gunicorn kills it; move long calls to a background task (Celery/RQ)."
+            }
+            Cause::SlowQuery => {
+                "Find the statement in the PostgreSQL log (wtdiag pg), EXPLAIN ANALYZE it, add the \
+                 missing index or narrow the query; set statement_timeout (e.g. OPTIONS \
+                 {'options': '-c statement_timeout=5000'} in DATABASES) below Gunicorn's timeout \
+                 so a runaway query fails cleanly; move long reports to a background task."
+            }
+            Cause::LockWait => {
+                "Another transaction holds the row or table lock: keep transactions short (no \
+                 HTTP calls inside transaction.atomic()), take locks in a consistent order, use \
+                 select_for_update(nowait=True or skip_locked=True) where waiting is pointless, and \
+                 set lock_timeout below Gunicorn's timeout. log_lock_waits = on shows the blocker."
+            }
+            Cause::Deadlock => {
+                "Two transactions lock the same rows in opposite orders: lock rows in a consistent \
+                 order (e.g. ORDER BY id with select_for_update()), keep transactions short, and \
+                 retry the transaction that PostgreSQL cancels."
+            }
+            Cause::CpuBound => {
+                "The request computes for longer than the timeout: profile the view (py-spy \
+                 record, wtdiag live), cache the result, paginate, or move the work to a \
+                 background task (Celery/RQ). Raise Gunicorn's timeout only for endpoints that are \
+                 legitimately long, preferably in a separate worker pool."
+            }
+            Cause::Memory => {
+                "The kernel killed the worker (SIGKILL without a WORKER TIMEOUT before it): check \
+                 `dmesg`/`journalctl -k` for 'Out of memory: Killed process', stream large \
+                 querysets with .iterator(), paginate, cap per-request data, set max_requests to \
+                 recycle leaking workers, and size workers to the RAM you have."
+            }
+            Cause::Unknown => {
+                "The log does not say what the worker was doing. Run `wtdiag live --pid <master>` \
+                 while it happens, upgrade Gunicorn to 22+ (it logs the aborted request's \
+                 traceback), and give wtdiag the PostgreSQL log (--pg-log) and an application log \
+                 with request start/end lines (--app-log)."
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

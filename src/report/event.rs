@@ -1,0 +1,178 @@
+//! Typed events: one thing that happened, read from one line (or block) of one input. Parsers
+//! produce them, analysis attributes causes to them, renderers print them. In JSON every event
+//! is an object with `kind` first, the kind's own fields, then `pid`, `time` and `source`.
+
+use chrono::{DateTime, FixedOffset};
+use serde::Serialize;
+
+use super::Cause;
+
+/// Where an event was read: the input's path as given on the command line (`-` for stdin) and
+/// the 1-based line number of its first line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Source {
+    pub path: String,
+    pub line: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    #[serde(flatten)]
+    pub detail: EventDetail,
+    /// The process the event is about: a Gunicorn worker, or a PostgreSQL backend.
+    pub pid: Option<u32>,
+    /// When it happened, with the UTC offset the log gave.
+    pub time: Option<DateTime<FixedOffset>>,
+    pub source: Source,
+    /// The log text the event was read from, for evidence (not in JSON: `source` points to it).
+    #[serde(skip)]
+    pub text: String,
+}
+
+/// One frame of a Python stack, innermost last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Frame {
+    pub file: String,
+    pub line: u32,
+    pub function: String,
+    /// The source line Python printed under the frame, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+impl Frame {
+    /// `views.py:42 in upstream (requests.get(url))`, the short form for tables and titles.
+    pub fn short(&self) -> String {
+        let file = self.file.rsplit('/').next().unwrap_or(&self.file);
+        match &self.code {
+            Some(code) => format!("{file}:{} in {}: {code}", self.line, self.function),
+            None => format!("{file}:{} in {}", self.line, self.function),
+        }
+    }
+}
+
+/// One process's part in a PostgreSQL deadlock report.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadlockProcess {
+    pub pid: u32,
+    /// `ShareLock on transaction 745`
+    pub waits_for: String,
+    pub blocked_by: Option<u32>,
+    pub statement: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventDetail {
+    /// `Starting gunicorn 23.0.0`
+    GunicornStart { version: String },
+    /// `Booting worker with pid: N`
+    WorkerBoot,
+    /// `WORKER TIMEOUT (pid:N)` (or `DIRTY WORKER TIMEOUT`), logged by the master.
+    WorkerTimeout {
+        dirty: bool,
+        cause: Cause,
+        reason: String,
+        request: Option<String>,
+        /// The innermost frame the worker was in (not Gunicorn's signal handler).
+        stuck_frame: Option<Frame>,
+        /// The innermost frame of the application: the line to change.
+        call_site: Option<Frame>,
+    },
+    /// A worker that died from a signal (`Worker (pid:N) was sent SIGKILL!`,
+    /// `Worker with pid N was terminated due to signal 9`).
+    WorkerKilled {
+        signal: String,
+        /// True when a WORKER TIMEOUT of the same pid came before: the master escalated.
+        after_timeout: bool,
+        cause: Cause,
+        reason: String,
+        request: Option<String>,
+        stuck_frame: Option<Frame>,
+        call_site: Option<Frame>,
+    },
+    /// `Worker (pid:N) exited with code C`, or `Worker exiting (pid: N)` (code null).
+    WorkerExit { exit_code: Option<i32> },
+    /// `Worker failed to boot` / `App failed to load` / `Exception in worker process`.
+    BootFailure { message: String },
+    /// `Error handling request PATH` and its traceback, ending in `SystemExit: 1` when the
+    /// worker was aborted for a timeout.
+    RequestAbort {
+        request: Option<String>,
+        exception: Option<String>,
+        stuck_frame: Option<Frame>,
+        frames: Vec<Frame>,
+    },
+    /// An application log's request that started and did not end before its worker died.
+    AppRequest {
+        request: String,
+        duration_ms: Option<f64>,
+    },
+    /// A statement's duration line from PostgreSQL.
+    Statement {
+        duration_ms: f64,
+        fingerprint: String,
+        query: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        parameters: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        database: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+    },
+    /// A PostgreSQL lock wait line: waiting, acquired, deadlock detected, avoided, failed.
+    LockWait {
+        state: String,
+        lock: String,
+        object: String,
+        wait_ms: f64,
+        blocked_by: Vec<u32>,
+        wait_queue: Vec<u32>,
+        statement: Option<String>,
+    },
+    /// `ERROR:  deadlock detected`.
+    Deadlock {
+        processes: Vec<DeadlockProcess>,
+        relations: Vec<String>,
+    },
+    /// `canceling statement due to statement timeout | lock timeout | user request`.
+    Cancel {
+        reason: String,
+        statement: Option<String>,
+    },
+    /// `temporary file: path "...", size N`.
+    TempFile {
+        size: u64,
+        path: String,
+        statement: Option<String>,
+    },
+    /// Any other ERROR/FATAL/PANIC, by SQLSTATE when the log carries it.
+    Error {
+        severity: String,
+        sqlstate: Option<String>,
+        message: String,
+        statement: Option<String>,
+    },
+}
+
+impl EventDetail {
+    /// The `kind` string of this event, as in JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventDetail::GunicornStart { .. } => "gunicorn_start",
+            EventDetail::WorkerBoot => "worker_boot",
+            EventDetail::WorkerTimeout { .. } => "worker_timeout",
+            EventDetail::WorkerKilled { .. } => "worker_killed",
+            EventDetail::WorkerExit { .. } => "worker_exit",
+            EventDetail::BootFailure { .. } => "boot_failure",
+            EventDetail::RequestAbort { .. } => "request_abort",
+            EventDetail::AppRequest { .. } => "app_request",
+            EventDetail::Statement { .. } => "statement",
+            EventDetail::LockWait { .. } => "lock_wait",
+            EventDetail::Deadlock { .. } => "deadlock",
+            EventDetail::Cancel { .. } => "cancel",
+            EventDetail::TempFile { .. } => "temp_file",
+            EventDetail::Error { .. } => "error",
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The report model every subcommand fills and every renderer prints. Its JSON form is a public
+//! contract (`schema_version` 1): fields are added, never renamed or removed.
+
+mod cause;
+mod event;
+mod severity;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset};
+use serde::Serialize;
+
+pub use cause::Cause;
+pub use event::{DeadlockProcess, Event, EventDetail, Frame, Source};
+pub use severity::{Confidence, Severity};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandName {
+    Logs,
+    Pg,
+    Live,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Bumped only when a field changes meaning; new fields do not bump it.
+    pub schema_version: u32,
+    /// `logs`, `pg` or `live`.
+    pub command: CommandName,
+    /// wtdiag's own version.
+    pub wtdiag_version: &'static str,
+    /// What was read, and what of it was skipped and why.
+    pub inputs: Vec<InputSummary>,
+    /// How many events of each kind were seen (before any event list cap).
+    pub summary: BTreeMap<&'static str, u64>,
+    /// The events that matter, in time order.
+    pub events: Vec<Event>,
+    /// Events seen but not listed in `events` (e.g. fast statements), so nothing is lost silently.
+    pub events_omitted: u64,
+    /// Ranked root causes, most important first.
+    pub findings: Vec<Finding>,
+    /// What the inputs could not show, and what to change so they do.
+    pub warnings: Vec<Warning>,
+    /// `live` only: one entry per sampled worker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers: Option<Vec<WorkerState>>,
+}
+
+impl Report {
+    pub fn new(command: CommandName) -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            command,
+            wtdiag_version: env!("CARGO_PKG_VERSION"),
+            inputs: Vec::new(),
+            summary: BTreeMap::new(),
+            events: Vec::new(),
+            events_omitted: 0,
+            findings: Vec::new(),
+            warnings: Vec::new(),
+            workers: None,
+        }
+    }
+
+    /// The most severe finding, for `--fail-on`.
+    pub fn worst_severity(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+
+    /// Orders findings by how much they explain (count weighted by severity), then severity,
+    /// then confidence, and numbers them from 1.
+    pub fn rank_findings(&mut self) {
+        self.findings.sort_by(|a, b| {
+            b.score()
+                .cmp(&a.score())
+                .then(b.severity.cmp(&a.severity))
+                .then(b.confidence.cmp(&a.confidence))
+                .then(a.cause.cmp(&b.cause))
+                .then(a.title.cmp(&b.title))
+        });
+        for (i, f) in self.findings.iter_mut().enumerate() {
+            f.rank = i + 1;
+        }
+    }
+}
+
+/// One input as read.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputSummary {
+    /// As given on the command line; `-` is stdin.
+    pub path: String,
+    /// The detected format: `gunicorn`, `applog`, `stderr`, `csvlog`, `jsonlog`, `syslog`, ...
+    pub format: String,
+    /// True when the input was gzip-compressed.
+    pub compressed: bool,
+    /// Bytes of (decompressed) text read.
+    pub bytes: u64,
+    pub lines: u64,
+    /// Lines that could not be used; `skipped` says why.
+    pub skipped_lines: u64,
+    pub skipped: Vec<SkippedLines>,
+    /// Lines with invalid UTF-8, still read with U+FFFD in place of the bad bytes.
+    pub lossy_lines: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SkippedLines {
+    /// e.g. `line longer than 1 MiB`, `invalid UTF-8`.
+    pub reason: String,
+    pub count: u64,
+    pub first_line: u64,
+}
+
+/// A line of evidence: where it is and what it says.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    pub path: String,
+    /// 1-based line number; null for live samples.
+    pub line: Option<u64>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// 1 is the most important.
+    pub rank: usize,
+    pub cause: Cause,
+    pub severity: Severity,
+    pub confidence: Confidence,
+    /// One line a person reads first.
+    pub title: String,
+    /// How many timeouts, kills, statements or waits this finding explains.
+    pub count: u64,
+    /// The request (`GET /path` or `/path`) when known.
+    pub request: Option<String>,
+    /// The processes involved (worker or backend pids).
+    pub pids: Vec<u32>,
+    pub first_seen: Option<DateTime<FixedOffset>>,
+    pub last_seen: Option<DateTime<FixedOffset>>,
+    /// Why this cause: what in the evidence says so.
+    pub reason: String,
+    pub evidence: Vec<Evidence>,
+    pub advice: String,
+}
+
+impl Finding {
+    fn score(&self) -> u64 {
+        let weight = match self.severity {
+            Severity::Critical => 8,
+            Severity::High => 4,
+            Severity::Medium => 2,
+            Severity::Low => 1,
+            Severity::Info => 0,
+        };
+        self.count.max(1) * weight
+    }
+}
+
+/// Something the inputs cannot show, with the change that would make them show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Warning {
+    /// Stable identifier, e.g. `no_traceback`, `log_min_duration_too_high`.
+    pub code: &'static str,
+    pub message: String,
+    pub advice: String,
+}
+
+/// `live`: one sampled worker.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerState {
+    pub pid: u32,
+    /// `idle`, `busy` or `stuck`.
+    pub state: String,
+    /// The longest time the worker stayed in the same stack during sampling.
+    pub stuck_seconds: f64,
+    /// Null when idle.
+    pub cause: Option<Cause>,
+    /// The application call site (`views.py:42 in upstream`).
+    pub frame: Option<String>,
+    /// Seconds before the master's timeout kills it; null when idle or unknown.
+    pub seconds_left: Option<f64>,
+    pub rss_bytes: Option<u64>,
+    pub swap_bytes: Option<u64>,
+}
