@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Prepares what the test suite needs on a fresh Debian machine, idempotently:
+#   - a Python venv at fixtures/.cache/venv-test with gunicorn, Django, psycopg2-binary,
+#     requests and py-spy from PyPI (pinned below);
+#   - PostgreSQL server binaries (Debian's postgresql-15) when `initdb` is missing.
+# Prints nothing on success but the venv path on its last line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${WTDIAG_TEST_VENV:-$PWD/fixtures/.cache/venv-test}
+REQUIREMENTS=(
+  "gunicorn==27.0.1"
+  "Django==5.2.19"
+  "psycopg2-binary==2.9.13"
+  "requests==2.34.2"
+  "py-spy==0.4.3"
+)
+
+if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "test-env: installing PostgreSQL server (Debian postgresql-15)" >&2
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
+  fi
+fi
+
+stamp="$VENV/.wtdiag-requirements"
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${REQUIREMENTS[*]}" ]; then
+  echo "test-env: creating $VENV" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "${REQUIREMENTS[@]}"
+  echo "${REQUIREMENTS[*]}" >"$stamp"
+fi
+for tool in gunicorn py-spy python; do
+  [ -x "$VENV/bin/$tool" ] || { echo "test-env: $VENV/bin/$tool missing after install" >&2; exit 1; }
+done
+echo "$VENV"

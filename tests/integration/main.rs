@@ -1,0 +1,5 @@
+//! One integration-test crate, a module per feature. Every test runs the built `wtdiag` binary
+//! on fixtures made by real software and checks what a user sees: table text, JSON fields,
+//! exit codes.
+
+mod common;
