@@ -39,8 +39,12 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff)
-    Man,
+    /// Print a man page (roff): wtdiag(1), or wtdiag-SUBCOMMAND(1)
+    Man {
+        /// The subcommand whose page to print
+        #[arg(value_parser = ["logs", "pg", "live"])]
+        subcommand: Option<String>,
+    },
 }
 
 /// Options every diagnosing subcommand shares.

@@ -30,8 +30,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             generate::completions(shell, &mut io::stdout().lock())?;
             Ok(exit_code::OK)
         }
-        Command::Man => {
-            generate::man(&mut io::stdout().lock())?;
+        Command::Man { subcommand } => {
+            generate::man(subcommand.as_deref(), &mut io::stdout().lock())?;
             Ok(exit_code::OK)
         }
     }

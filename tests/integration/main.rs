@@ -3,3 +3,4 @@
 //! exit codes.
 
 mod common;
+mod generated;

@@ -1,0 +1,108 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[wtdiag] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'wtdiag'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'wtdiag'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand logs 'Diagnose worker timeouts and kills from Gunicorn error logs'
+            cand pg 'Analyse PostgreSQL logs: slow statements, lock waits, deadlocks, cancels, N+1 bursts'
+            cand live 'Sample the stacks of a running Gunicorn''s workers with py-spy and name what they wait on'
+            cand completions 'Print a shell completion script'
+            cand man 'Print a man page (roff): wtdiag(1), or wtdiag-SUBCOMMAND(1)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'wtdiag;logs'= {
+            cand --app-log 'Application log with request start/end lines (time, pid, METHOD /path), to name the request each timed-out worker was serving'
+            cand --pg-log 'PostgreSQL server log, to tell lock waits, deadlocks and slow statements apart at the time of each timeout'
+            cand --since 'Only events at or after this time (RFC 3339, or ''YYYY-MM-DD HH:MM:SS[ +HHMM]''; UTC when no offset)'
+            cand --until 'Only events at or before this time (same forms as --since)'
+            cand --format 'Output format'
+            cand -o 'Write the report to this file instead of stdout (''-'' is stdout)'
+            cand --output 'Write the report to this file instead of stdout (''-'' is stdout)'
+            cand --fail-on 'Exit with code 1 when a finding of this severity or worse is reported (CI gate)'
+            cand --no-progress 'Never draw a progress bar (it is drawn only on a terminal, for large inputs)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'wtdiag;pg'= {
+            cand --prefix 'The server''s log_line_prefix, when auto-detection cannot tell (e.g. ''%t [%p]: [%l-1] '')'
+            cand --top 'How many statements, lock waits and bursts to report per category'
+            cand --n1-min-repeats 'N+1 burst: at least this many runs of one statement shape by one backend...'
+            cand --n1-min-total-ms '...taking at least this many milliseconds in total...'
+            cand --n1-max-gap-ms '...each within this many milliseconds of the previous one (a request-sized window)'
+            cand --event-min-ms 'List statements at least this slow in the JSON events (the rest are counted, and their fingerprints aggregated)'
+            cand --since 'Only events at or after this time (RFC 3339, or ''YYYY-MM-DD HH:MM:SS[ +HHMM]''; UTC when no offset)'
+            cand --until 'Only events at or before this time (same forms as --since)'
+            cand --format 'Output format'
+            cand -o 'Write the report to this file instead of stdout (''-'' is stdout)'
+            cand --output 'Write the report to this file instead of stdout (''-'' is stdout)'
+            cand --fail-on 'Exit with code 1 when a finding of this severity or worse is reported (CI gate)'
+            cand --no-progress 'Never draw a progress bar (it is drawn only on a terminal, for large inputs)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'wtdiag;live'= {
+            cand --pid 'The Gunicorn master (every worker is sampled) or one worker'
+            cand --duration 'How long to sample, e.g. 10s, 500ms, 1m'
+            cand --interval 'Time between two samples of a worker, e.g. 200ms'
+            cand --py-spy 'The py-spy binary (default: on PATH, or next to the target''s Python)'
+            cand --pg 'PostgreSQL connection string, to look stuck backends up in pg_stat_activity and pg_locks'
+            cand --timeout 'The master''s timeout in seconds, when it cannot be read from its command line'
+            cand --format 'Output format'
+            cand -o 'Write the report to this file instead of stdout (''-'' is stdout)'
+            cand --output 'Write the report to this file instead of stdout (''-'' is stdout)'
+            cand --fail-on 'Exit with code 1 when a finding of this severity or worse is reported (CI gate)'
+            cand --nonblocking 'Sample without pausing the targets (py-spy --nonblocking): less accurate, never stops them'
+            cand --no-progress 'Never draw a progress bar (it is drawn only on a terminal, for large inputs)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'wtdiag;completions'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'wtdiag;man'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'wtdiag;help'= {
+            cand logs 'Diagnose worker timeouts and kills from Gunicorn error logs'
+            cand pg 'Analyse PostgreSQL logs: slow statements, lock waits, deadlocks, cancels, N+1 bursts'
+            cand live 'Sample the stacks of a running Gunicorn''s workers with py-spy and name what they wait on'
+            cand completions 'Print a shell completion script'
+            cand man 'Print a man page (roff): wtdiag(1), or wtdiag-SUBCOMMAND(1)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'wtdiag;help;logs'= {
+        }
+        &'wtdiag;help;pg'= {
+        }
+        &'wtdiag;help;live'= {
+        }
+        &'wtdiag;help;completions'= {
+        }
+        &'wtdiag;help;man'= {
+        }
+        &'wtdiag;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

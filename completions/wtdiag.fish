@@ -1,0 +1,91 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_wtdiag_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_wtdiag_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_wtdiag_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_wtdiag_using_subcommand
+    set -l cmd (__fish_wtdiag_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c wtdiag -n "__fish_wtdiag_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c wtdiag -n "__fish_wtdiag_needs_command" -s V -l version -d 'Print version'
+complete -c wtdiag -n "__fish_wtdiag_needs_command" -f -a "logs" -d 'Diagnose worker timeouts and kills from Gunicorn error logs'
+complete -c wtdiag -n "__fish_wtdiag_needs_command" -f -a "pg" -d 'Analyse PostgreSQL logs: slow statements, lock waits, deadlocks, cancels, N+1 bursts'
+complete -c wtdiag -n "__fish_wtdiag_needs_command" -f -a "live" -d 'Sample the stacks of a running Gunicorn\'s workers with py-spy and name what they wait on'
+complete -c wtdiag -n "__fish_wtdiag_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c wtdiag -n "__fish_wtdiag_needs_command" -f -a "man" -d 'Print a man page (roff): wtdiag(1), or wtdiag-SUBCOMMAND(1)'
+complete -c wtdiag -n "__fish_wtdiag_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l app-log -d 'Application log with request start/end lines (time, pid, METHOD /path), to name the request each timed-out worker was serving' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l pg-log -d 'PostgreSQL server log, to tell lock waits, deadlocks and slow statements apart at the time of each timeout' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l since -d 'Only events at or after this time (RFC 3339, or \'YYYY-MM-DD HH:MM:SS[ +HHMM]\'; UTC when no offset)' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l until -d 'Only events at or before this time (same forms as --since)' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l format -d 'Output format' -r -f -a "table\t'A ranked table for people'
+json\t'The stable JSON document (schema_version 1) for CI and scripts'"
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -s o -l output -d 'Write the report to this file instead of stdout (\'-\' is stdout)' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l fail-on -d 'Exit with code 1 when a finding of this severity or worse is reported (CI gate)' -r -f -a "info\t''
+low\t''
+medium\t''
+high\t''
+critical\t''"
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l no-progress -d 'Never draw a progress bar (it is drawn only on a terminal, for large inputs)'
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l prefix -d 'The server\'s log_line_prefix, when auto-detection cannot tell (e.g. \'%t [%p]: [%l-1] \')' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l top -d 'How many statements, lock waits and bursts to report per category' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l n1-min-repeats -d 'N+1 burst: at least this many runs of one statement shape by one backend...' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l n1-min-total-ms -d '...taking at least this many milliseconds in total...' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l n1-max-gap-ms -d '...each within this many milliseconds of the previous one (a request-sized window)' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l event-min-ms -d 'List statements at least this slow in the JSON events (the rest are counted, and their fingerprints aggregated)' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l since -d 'Only events at or after this time (RFC 3339, or \'YYYY-MM-DD HH:MM:SS[ +HHMM]\'; UTC when no offset)' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l until -d 'Only events at or before this time (same forms as --since)' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l format -d 'Output format' -r -f -a "table\t'A ranked table for people'
+json\t'The stable JSON document (schema_version 1) for CI and scripts'"
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -s o -l output -d 'Write the report to this file instead of stdout (\'-\' is stdout)' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l fail-on -d 'Exit with code 1 when a finding of this severity or worse is reported (CI gate)' -r -f -a "info\t''
+low\t''
+medium\t''
+high\t''
+critical\t''"
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l no-progress -d 'Never draw a progress bar (it is drawn only on a terminal, for large inputs)'
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -l pid -d 'The Gunicorn master (every worker is sampled) or one worker' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -l duration -d 'How long to sample, e.g. 10s, 500ms, 1m' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -l interval -d 'Time between two samples of a worker, e.g. 200ms' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -l py-spy -d 'The py-spy binary (default: on PATH, or next to the target\'s Python)' -r -F
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -l pg -d 'PostgreSQL connection string, to look stuck backends up in pg_stat_activity and pg_locks' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -l timeout -d 'The master\'s timeout in seconds, when it cannot be read from its command line' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -l format -d 'Output format' -r -f -a "table\t'A ranked table for people'
+json\t'The stable JSON document (schema_version 1) for CI and scripts'"
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -s o -l output -d 'Write the report to this file instead of stdout (\'-\' is stdout)' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -l fail-on -d 'Exit with code 1 when a finding of this severity or worse is reported (CI gate)' -r -f -a "info\t''
+low\t''
+medium\t''
+high\t''
+critical\t''"
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -l nonblocking -d 'Sample without pausing the targets (py-spy --nonblocking): less accurate, never stops them'
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -l no-progress -d 'Never draw a progress bar (it is drawn only on a terminal, for large inputs)'
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand man" -s h -l help -d 'Print help'
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand help; and not __fish_seen_subcommand_from logs pg live completions man help" -f -a "logs" -d 'Diagnose worker timeouts and kills from Gunicorn error logs'
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand help; and not __fish_seen_subcommand_from logs pg live completions man help" -f -a "pg" -d 'Analyse PostgreSQL logs: slow statements, lock waits, deadlocks, cancels, N+1 bursts'
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand help; and not __fish_seen_subcommand_from logs pg live completions man help" -f -a "live" -d 'Sample the stacks of a running Gunicorn\'s workers with py-spy and name what they wait on'
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand help; and not __fish_seen_subcommand_from logs pg live completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand help; and not __fish_seen_subcommand_from logs pg live completions man help" -f -a "man" -d 'Print a man page (roff): wtdiag(1), or wtdiag-SUBCOMMAND(1)'
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand help; and not __fish_seen_subcommand_from logs pg live completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
