@@ -92,8 +92,8 @@ impl AppLogJoin {
         }
         for (idx, line, path) in self.resolved {
             let inc = &mut incidents[idx];
-            if inc.request.is_none() {
-                inc.request = Some(line.request.clone());
+            if inc.attribution.request.is_none() {
+                inc.attribution.request = Some(line.request.clone());
             }
             inc.correlated.push(Evidence {
                 path,

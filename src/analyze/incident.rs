@@ -3,11 +3,11 @@
 //! incident gets one cause of the vocabulary.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, FixedOffset};
 
-use crate::analyze::stack;
-use crate::report::{Cause, Confidence, Event, EventDetail, Frame};
+use crate::report::{Attribution, Cause, Confidence, Event, EventDetail, Evidence};
 
 /// How long after a WORKER TIMEOUT a kill or an abort traceback of the same pid still belongs
 /// to it. The master re-checks about once a second; a busy host can take longer.
@@ -34,18 +34,15 @@ pub enum Basis {
 pub struct Incident {
     pub pid: u32,
     pub time: DateTime<FixedOffset>,
+    /// Indexes into the event list.
     pub timeout: Option<usize>,
     pub abort: Option<usize>,
     pub kill: Option<usize>,
-    pub cause: Cause,
     pub basis: Basis,
     pub confidence: Confidence,
-    pub reason: String,
-    pub request: Option<String>,
-    pub stuck_frame: Option<Frame>,
-    pub call_site: Option<Frame>,
+    pub attribution: Attribution,
     /// Extra evidence found by correlation (app log line, PostgreSQL statement).
-    pub correlated: Vec<crate::report::Evidence>,
+    pub correlated: Vec<Evidence>,
 }
 
 /// Groups `events` (sorted by time) into incidents and attributes a cause to each.
@@ -74,10 +71,10 @@ pub fn build(events: &[Event]) -> Vec<Incident> {
                     incidents[j].time = time;
                     continue;
                 }
-                incidents.push(Incident::new(pid, time));
-                let j = incidents.len() - 1;
-                incidents[j].timeout = Some(i);
-                open.insert(pid, j);
+                let mut inc = Incident::new(pid, time);
+                inc.timeout = Some(i);
+                open.insert(pid, incidents.len());
+                incidents.push(inc);
             }
             EventDetail::RequestAbort { exception, .. } => {
                 let is_abort = exception
@@ -90,10 +87,10 @@ pub fn build(events: &[Event]) -> Vec<Incident> {
                 {
                     incidents[j].abort = Some(i);
                 } else if is_abort {
-                    incidents.push(Incident::new(pid, time));
-                    let j = incidents.len() - 1;
-                    incidents[j].abort = Some(i);
-                    open.insert(pid, j);
+                    let mut inc = Incident::new(pid, time);
+                    inc.abort = Some(i);
+                    open.insert(pid, incidents.len());
+                    incidents.push(inc);
                 }
             }
             EventDetail::WorkerKilled { signal, .. } => {
@@ -104,9 +101,9 @@ pub fn build(events: &[Event]) -> Vec<Incident> {
                     incidents[j].kill = Some(i);
                     open.remove(&pid);
                 } else if is_fatal(signal) {
-                    incidents.push(Incident::new(pid, time));
-                    let j = incidents.len() - 1;
-                    incidents[j].kill = Some(i);
+                    let mut inc = Incident::new(pid, time);
+                    inc.kill = Some(i);
+                    incidents.push(inc);
                 }
             }
             EventDetail::WorkerBoot => {
@@ -136,123 +133,94 @@ impl Incident {
             timeout: None,
             abort: None,
             kill: None,
-            cause: Cause::Unknown,
             basis: Basis::NoTraceback,
             confidence: Confidence::Low,
-            reason: String::new(),
-            request: None,
-            stuck_frame: None,
-            call_site: None,
+            attribution: Attribution::default(),
             correlated: Vec::new(),
         }
+    }
+
+    pub fn cause(&self) -> Cause {
+        self.attribution.cause
     }
 }
 
 fn attribute(inc: &mut Incident, events: &[Event]) {
-    let kill_signal = inc.kill.and_then(|k| match &events[k].detail {
-        EventDetail::WorkerKilled { signal, .. } => Some(signal.clone()),
-        _ => None,
-    });
     if let Some(a) = inc.abort
-        && let EventDetail::RequestAbort {
-            request, frames, ..
-        } = &events[a].detail
+        && let EventDetail::RequestAbort { attribution, .. } = &events[a].detail
     {
-        inc.request.clone_from(request);
-        if !frames.is_empty() {
-            let v = stack::classify(frames);
-            inc.cause = v.cause;
-            inc.reason = format!("aborted while {}", v.reason);
-            inc.stuck_frame = v.stuck_frame;
-            inc.call_site = v.call_site;
+        if !attribution.reason.is_empty() {
+            inc.attribution = Attribution {
+                reason: format!("aborted while {}", attribution.reason),
+                ..(**attribution).clone()
+            };
             inc.basis = Basis::Traceback;
-            inc.confidence = match v.cause {
+            inc.confidence = match attribution.cause {
                 Cause::MissingApiTimeout | Cause::NPlusOne => Confidence::High,
                 Cause::Unknown => Confidence::Low,
                 _ => Confidence::Medium,
             };
             return;
         }
+        inc.attribution.request.clone_from(&attribution.request);
     }
-    match (inc.timeout.is_some(), kill_signal.as_deref()) {
-        (true, Some(signal)) => {
-            let waited = (events[inc.kill.unwrap_or_default()]
-                .time
-                .unwrap_or(inc.time)
-                - inc.time)
-                .num_seconds();
+    let kill = inc.kill.and_then(|k| match &events[k].detail {
+        EventDetail::WorkerKilled { signal, .. } => Some((signal.as_str(), events[k].time)),
+        _ => None,
+    });
+    let a = &mut inc.attribution;
+    match (inc.timeout.is_some(), kill) {
+        (true, Some((signal, at))) => {
+            let waited = (at.unwrap_or(inc.time) - inc.time).num_seconds();
             inc.basis = Basis::Escalation;
-            inc.cause = Cause::Unknown;
-            inc.confidence = Confidence::Low;
-            inc.reason = format!(
-                "ignored the master's SIGABRT and got {signal} {waited}s later: stuck in native code \
-                 (most often the database driver waiting on PostgreSQL; sometimes a C extension or \
-                 a regex holding the GIL); this is a timeout escalation, not an out-of-memory kill"
+            a.reason = format!(
+                "ignored the master's SIGABRT and got {signal} {waited}s later: stuck in native \
+                 code (most often the database driver waiting on PostgreSQL; sometimes a C \
+                 extension or a regex holding the GIL); a timeout escalation, not an \
+                 out-of-memory kill"
             );
         }
         (true, None) => {
             inc.basis = Basis::NoTraceback;
-            inc.reason = "timed out; the log has no traceback of what it was doing".into();
+            a.reason = "timed out; the log has no traceback of what it was doing".into();
         }
-        (false, Some("SIGKILL")) => {
+        (false, Some(("SIGKILL", _))) => {
             inc.basis = Basis::UnprovokedKill;
-            inc.cause = Cause::Memory;
+            a.cause = Cause::Memory;
             inc.confidence = Confidence::Medium;
-            inc.reason = "got SIGKILL with no WORKER TIMEOUT before it: the kernel's OOM killer \
-                          (or an operator's kill -9)"
+            a.reason = "got SIGKILL with no WORKER TIMEOUT before it: the kernel's OOM killer \
+                        (or an operator's kill -9)"
                 .into();
         }
-        (false, Some(signal)) => {
+        (false, Some((signal, _))) => {
             inc.basis = Basis::Crash;
-            inc.reason =
+            a.reason =
                 format!("died of {signal} with no timeout before it: a crash in native code");
         }
         (false, None) => {}
     }
 }
 
-/// Writes each incident's attribution back into its timeout and kill events.
+/// Writes each incident's attribution into its timeout, abort and kill events (one shared
+/// value per incident).
 pub fn annotate(events: &mut [Event], incidents: &[Incident]) {
     for inc in incidents {
+        let shared = Arc::new(inc.attribution.clone());
         for idx in [inc.timeout, inc.kill].into_iter().flatten() {
             match &mut events[idx].detail {
-                EventDetail::WorkerTimeout {
-                    cause,
-                    reason,
-                    request,
-                    stuck_frame,
-                    call_site,
-                    ..
-                } => {
-                    *cause = inc.cause;
-                    reason.clone_from(&inc.reason);
-                    request.clone_from(&inc.request);
-                    stuck_frame.clone_from(&inc.stuck_frame);
-                    call_site.clone_from(&inc.call_site);
+                EventDetail::WorkerTimeout { attribution, .. } => {
+                    *attribution = shared.clone();
                 }
                 EventDetail::WorkerKilled {
-                    cause,
-                    reason,
-                    request,
-                    stuck_frame,
-                    call_site,
+                    attribution,
                     after_timeout,
                     ..
                 } => {
-                    *cause = inc.cause;
+                    *attribution = shared.clone();
                     *after_timeout = inc.timeout.is_some();
-                    reason.clone_from(&inc.reason);
-                    request.clone_from(&inc.request);
-                    stuck_frame.clone_from(&inc.stuck_frame);
-                    call_site.clone_from(&inc.call_site);
                 }
                 _ => {}
             }
-        }
-        if let Some(a) = inc.abort
-            && let EventDetail::RequestAbort { stuck_frame, .. } = &mut events[a].detail
-        {
-            stuck_frame.clone_from(&inc.stuck_frame);
         }
     }
 }

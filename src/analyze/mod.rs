@@ -3,4 +3,5 @@
 pub mod applog_join;
 pub mod incident;
 pub mod stack;
+pub mod timeline;
 pub mod worker_findings;

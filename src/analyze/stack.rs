@@ -2,7 +2,60 @@
 //! was doing: which cause of the vocabulary it points to, why, where it was stuck and which
 //! application line made the call.
 
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
+
+use crate::parse::traceback::FrameRef;
 use crate::report::{Cause, Frame};
+
+/// A frame of either kind: owned (py-spy samples) or borrowed from traceback text.
+pub trait StackFrame {
+    fn file(&self) -> &str;
+    fn function(&self) -> &str;
+    fn code(&self) -> Option<&str>;
+    fn to_frame(&self) -> Frame;
+}
+
+impl StackFrame for Frame {
+    fn file(&self) -> &str {
+        &self.file
+    }
+    fn function(&self) -> &str {
+        &self.function
+    }
+    fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+    fn to_frame(&self) -> Frame {
+        self.clone()
+    }
+}
+
+impl StackFrame for FrameRef<'_> {
+    fn file(&self) -> &str {
+        self.file
+    }
+    fn function(&self) -> &str {
+        self.function
+    }
+    fn code(&self) -> Option<&str> {
+        self.code
+    }
+    fn to_frame(&self) -> Frame {
+        Frame {
+            file: self.file.to_string(),
+            line: self.line,
+            function: self.function.to_string(),
+            code: self.code.map(str::to_string),
+        }
+    }
+}
+
+static SITE_PACKAGES: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("/site-packages/"));
+static DIST_PACKAGES: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("/dist-packages/"));
+static LIB_PYTHON3: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("/lib/python3"));
+static DJANGO_DB: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("/django/db/"));
 
 /// Where a frame's code comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,9 +70,10 @@ pub enum Origin<'a> {
 
 /// Classifies a frame's file path.
 pub fn origin(file: &str) -> Origin<'_> {
-    for marker in ["/site-packages/", "/dist-packages/"] {
-        if let Some(at) = file.rfind(marker) {
-            let rest = &file[at + marker.len()..];
+    for marker in [&*SITE_PACKAGES, &*DIST_PACKAGES] {
+        // The last one: a venv inside a project inside site-packages is still the package.
+        if let Some(at) = memchr::memmem::rfind(file.as_bytes(), marker.needle()) {
+            let rest = &file[at + marker.needle().len()..];
             let top = rest.split('/').next().unwrap_or(rest);
             return Origin::Package(top.strip_suffix(".py").unwrap_or(top));
         }
@@ -27,7 +81,7 @@ pub fn origin(file: &str) -> Origin<'_> {
     if file.starts_with("<frozen ") {
         return Origin::Stdlib(file);
     }
-    if let Some(at) = file.find("/lib/python3") {
+    if let Some(at) = LIB_PYTHON3.find(file.as_bytes()) {
         let rest = &file[at + "/lib/python3".len()..];
         if let Some(slash) = rest.find('/') {
             return Origin::Stdlib(&rest[slash + 1..]);
@@ -59,29 +113,29 @@ const DB_PACKAGES: &[&str] = &[
     "oracledb",
 ];
 
-fn is_gunicorn(f: &Frame) -> bool {
-    origin(&f.file) == Origin::Package("gunicorn")
+fn is_gunicorn(f: &(impl StackFrame + ?Sized)) -> bool {
+    origin(f.file()) == Origin::Package("gunicorn")
 }
 
-fn is_django_db(f: &Frame) -> bool {
-    f.file.contains("/django/db/")
+fn is_django_db(f: &(impl StackFrame + ?Sized)) -> bool {
+    DJANGO_DB.find(f.file().as_bytes()).is_some()
 }
 
-fn is_db_driver(f: &Frame) -> bool {
-    matches!(origin(&f.file), Origin::Package(p) if DB_PACKAGES.contains(&p))
-        || f.file.contains("/django/db/backends/")
+fn is_db_driver(f: &(impl StackFrame + ?Sized)) -> bool {
+    matches!(origin(f.file()), Origin::Package(p) if DB_PACKAGES.contains(&p))
+        || f.file().contains("/django/db/backends/")
 }
 
-fn is_http(f: &Frame) -> bool {
-    match origin(&f.file) {
+fn is_http(f: &(impl StackFrame + ?Sized)) -> bool {
+    match origin(f.file()) {
         Origin::Package(p) => HTTP_PACKAGES.contains(&p),
         Origin::Stdlib(m) => HTTP_STDLIB.contains(&m),
         Origin::App => false,
     }
 }
 
-fn is_lazy_related_load(f: &Frame) -> bool {
-    f.file
+fn is_lazy_related_load(f: &(impl StackFrame + ?Sized)) -> bool {
+    f.file()
         .ends_with("django/db/models/fields/related_descriptors.py")
 }
 
@@ -99,23 +153,23 @@ pub struct StackVerdict {
 }
 
 /// Classifies a stack, outermost frame first.
-pub fn classify(frames: &[Frame]) -> StackVerdict {
+pub fn classify<F: StackFrame>(frames: &[F]) -> StackVerdict {
     // Gunicorn's abort handler (and sys.exit) are where the signal landed, not where the
     // worker was.
     let mut end = frames.len();
     while end > 0
         && is_gunicorn(&frames[end - 1])
-        && frames[end - 1].function.starts_with("handle_")
+        && frames[end - 1].function().starts_with("handle_")
     {
         end -= 1;
     }
     let stack = &frames[..end];
-    let stuck_frame = stack.last().cloned();
+    let stuck_frame = stack.last().map(StackFrame::to_frame);
     let call_site = stack
         .iter()
         .rev()
-        .find(|f| origin(&f.file) == Origin::App)
-        .cloned();
+        .find(|f| origin(f.file()) == Origin::App)
+        .map(StackFrame::to_frame);
     let at = call_site
         .as_ref()
         .map(|f| format!(" at {}", f.short()))
@@ -129,10 +183,10 @@ pub fn classify(frames: &[Frame]) -> StackVerdict {
         idle: false,
     };
 
-    if stack.is_empty() || stack.iter().all(is_gunicorn) {
+    if stack.is_empty() || stack.iter().all(|f| is_gunicorn(f)) {
         let idle = stack.last().is_some_and(|f| {
             matches!(
-                f.function.as_str(),
+                f.function(),
                 "accept" | "wait" | "run_for_one" | "run_for_multiple" | "sleep"
             )
         });
@@ -145,15 +199,15 @@ pub fn classify(frames: &[Frame]) -> StackVerdict {
         };
     }
 
-    let innermost_lib = stack.iter().rev().find(|f| origin(&f.file) != Origin::App);
-    if stack.iter().any(is_http)
+    let innermost_lib = stack.iter().rev().find(|f| origin(f.file()) != Origin::App);
+    if stack.iter().any(|f| is_http(f))
         && innermost_lib
-            .is_some_and(|f| is_http(f) || origin(&f.file) == Origin::Stdlib("socket.py"))
+            .is_some_and(|f| is_http(f) || origin(f.file()) == Origin::Stdlib("socket.py"))
     {
         let via = stack
             .iter()
-            .find(|f| is_http(f))
-            .map(|f| match origin(&f.file) {
+            .find(|f| is_http(*f))
+            .map(|f| match origin(f.file()) {
                 Origin::Package(p) => p.to_string(),
                 Origin::Stdlib(m) => m.trim_end_matches(".py").replace('/', "."),
                 Origin::App => String::new(),
@@ -168,7 +222,7 @@ pub fn classify(frames: &[Frame]) -> StackVerdict {
     }
 
     if stack.iter().any(|f| is_db_driver(f) || is_django_db(f)) {
-        if stack.iter().any(is_lazy_related_load) {
+        if stack.iter().any(|f| is_lazy_related_load(f)) {
             return verdict(
                 Cause::NPlusOne,
                 format!(
@@ -176,7 +230,7 @@ pub fn classify(frames: &[Frame]) -> StackVerdict {
                 ),
             );
         }
-        if stack.iter().any(is_db_driver) {
+        if stack.iter().any(|f| is_db_driver(f)) {
             return verdict(
                 Cause::SlowQuery,
                 format!(

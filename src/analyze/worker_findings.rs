@@ -15,7 +15,7 @@ pub fn findings(events: &[Event], incidents: &[Incident]) -> Vec<Finding> {
     let mut groups: BTreeMap<(Cause, Basis, Option<String>), Vec<&Incident>> = BTreeMap::new();
     for inc in incidents {
         groups
-            .entry((inc.cause, inc.basis, inc.request.clone()))
+            .entry((inc.cause(), inc.basis, inc.attribution.request.clone()))
             .or_default()
             .push(inc);
     }
@@ -38,9 +38,10 @@ fn finding(
     pids.dedup();
     let first = incs[0];
     let site = first
+        .attribution
         .call_site
         .as_ref()
-        .or(first.stuck_frame.as_ref())
+        .or(first.attribution.stuck_frame.as_ref())
         .map(|f| format!(" at {}", f.short()))
         .unwrap_or_default();
     let what = match (basis, incs.iter().any(|i| i.timeout.is_some())) {
@@ -88,7 +89,7 @@ fn finding(
         for idx in [inc.timeout, inc.abort, inc.kill].into_iter().flatten() {
             evidence.push(line_evidence(&events[idx]));
             if Some(idx) == inc.abort
-                && let Some(f) = inc.stuck_frame.as_ref()
+                && let Some(f) = inc.attribution.stuck_frame.as_ref()
             {
                 evidence.push(Evidence {
                     path: f.file.clone(),
@@ -110,7 +111,7 @@ fn finding(
         pids,
         first_seen: incs.iter().map(|i| i.time).min(),
         last_seen: incs.iter().map(|i| i.time).max(),
-        reason: first.reason.clone(),
+        reason: first.attribution.reason.clone(),
         evidence,
         advice: cause.advice().to_string(),
     }
@@ -118,7 +119,7 @@ fn finding(
 
 fn line_evidence(e: &Event) -> Evidence {
     Evidence {
-        path: e.source.path.clone(),
+        path: e.source.path.to_string(),
         line: Some(e.source.line),
         text: e.text.clone(),
     }

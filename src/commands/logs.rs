@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 
 use crate::analyze::applog_join::AppLogJoin;
+use crate::analyze::timeline::Timeline;
 use crate::analyze::{incident, worker_findings};
 use crate::cli::LogsArgs;
 use crate::commands::{Window, check_stdin_once, progress_for};
@@ -18,15 +19,16 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     check_stdin_once(args.files.iter().chain(&args.app_log).chain(&args.pg_log))?;
     let window = Window::from_args(&args.window)?;
     let mut report = Report::new(CommandName::Logs);
-    let mut events: Vec<Event> = Vec::new();
+    let mut timeline = Timeline::default();
     let mut versions: Vec<String> = Vec::new();
 
     for path in &args.files {
         let opened = input::open(path, progress_for(path, &args.output))?;
         let compressed = opened.compressed;
         let mut log = GunicornLog::new(path);
-        let counts = opened.for_each_line(|line| log.push(line))?;
-        let parsed = log.finish();
+        let mut sink = |event| timeline.push(event);
+        let counts = opened.for_each_line(|line| log.push(line, &mut sink))?;
+        let parsed = log.finish(&mut sink);
         if counts.lines == 0 {
             report.warnings.push(Warning {
                 code: "empty_input",
@@ -59,13 +61,19 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
             parsed.skips,
             parsed.lossy_lines,
         ));
-        events.extend(parsed.events);
     }
 
-    // Several files (rotated logs) merge into one timeline; the sort is stable, so lines of one
-    // second keep their file order.
-    events.sort_by_key(|e| e.time);
+    // Several files (rotated logs) merge into one timeline.
+    timeline.sort();
+    let Timeline {
+        mut events,
+        counts,
+        omitted,
+        ..
+    } = timeline;
+    let listed = events.len();
     events.retain(|e| window.contains(e.time));
+    let outside_window = listed != events.len();
 
     let mut incidents = incident::build(&events);
 
@@ -100,7 +108,14 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     report
         .warnings
         .extend(warnings(&incidents, &versions, args));
-    report.summary = count_kinds(&events);
+    // With a window, the counts are of the events inside it (the omitted routine events
+    // cannot be placed in time, so they are not counted then).
+    report.summary = if outside_window || window.since.is_some() || window.until.is_some() {
+        count_kinds(&events)
+    } else {
+        counts
+    };
+    report.events_omitted = omitted;
     report.events = events;
     report.rank_findings();
     Ok(report)

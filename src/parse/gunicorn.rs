@@ -4,13 +4,15 @@
 //! turns them into typed events. Lines of other loggers are passed over; tracebacks after
 //! `Error handling request` are read into the request's abort event.
 
+use std::sync::{Arc, LazyLock};
+
 use memchr::{memchr, memmem};
 
 use crate::input::{Line, decode};
 use crate::parse::skips::{self, Skips};
 use crate::parse::timestamp;
-use crate::parse::traceback::TracebackBuilder;
-use crate::report::{Cause, Event, EventDetail, Source};
+use crate::parse::traceback::{self, TracebackBuilder};
+use crate::report::{Attribution, Event, EventDetail, Source};
 
 /// A record header found in a line.
 struct Header<'a> {
@@ -113,17 +115,16 @@ pub fn signal_name(n: u32) -> String {
     name.to_string()
 }
 
-/// A traceback being read into the event at `event`.
+/// An event whose record goes on in the following lines (a traceback).
 struct PendingTraceback {
-    event: usize,
+    event: Event,
     builder: TracebackBuilder,
     lines: u32,
 }
 
-/// Streaming parser of one Gunicorn error log.
+/// Streaming parser of one Gunicorn error log: lines in, events out through a sink.
 pub struct GunicornLog {
-    path: String,
-    events: Vec<Event>,
+    path: Arc<str>,
     version: Option<String>,
     skips: Skips,
     lossy_lines: u64,
@@ -133,9 +134,8 @@ pub struct GunicornLog {
     last_exit: Option<(u32, i32, u64)>,
 }
 
-/// What one log gave.
+/// What one log gave besides its events.
 pub struct ParsedGunicornLog {
-    pub events: Vec<Event>,
     pub version: Option<String>,
     pub skips: Skips,
     pub lossy_lines: u64,
@@ -146,8 +146,7 @@ pub struct ParsedGunicornLog {
 impl GunicornLog {
     pub fn new(path: &str) -> GunicornLog {
         GunicornLog {
-            path: path.to_string(),
-            events: Vec::new(),
+            path: Arc::from(path),
             version: None,
             skips: Skips::default(),
             lossy_lines: 0,
@@ -157,7 +156,8 @@ impl GunicornLog {
         }
     }
 
-    pub fn push(&mut self, line: Line<'_>) {
+    /// Reads one line; the events it completes go to `sink`, in log order.
+    pub fn push(&mut self, line: Line<'_>, sink: &mut impl FnMut(Event)) {
         if line.overlong.is_some() {
             self.skips.record(skips::OVERLONG, line.number);
             return;
@@ -167,7 +167,7 @@ impl GunicornLog {
             return;
         };
         self.records += 1;
-        self.finish_traceback();
+        self.finish_traceback(sink);
         let Some(detail) = self.classify(&h, line.number) else {
             return;
         };
@@ -184,7 +184,7 @@ impl GunicornLog {
             detail,
             EventDetail::RequestAbort { .. } | EventDetail::BootFailure { .. }
         );
-        self.events.push(Event {
+        let event = Event {
             detail,
             pid: Some(pid.unwrap_or(h.pid)),
             time: Some(time),
@@ -195,13 +195,15 @@ impl GunicornLog {
             text: decode(&line.bytes[..line.bytes.len().min(MAX_EVIDENCE)])
                 .0
                 .into_owned(),
-        });
+        };
         if wants_traceback {
             self.pending = Some(PendingTraceback {
-                event: self.events.len() - 1,
+                event,
                 builder: TracebackBuilder::default(),
                 lines: 0,
             });
+        } else {
+            sink(event);
         }
     }
 
@@ -275,10 +277,13 @@ impl GunicornLog {
             return Some((
                 None,
                 EventDetail::RequestAbort {
-                    request: (!request.is_empty() && request != "(no URI read)").then_some(request),
                     exception: None,
-                    stuck_frame: None,
-                    frames: Vec::new(),
+                    attribution: Arc::new(Attribution {
+                        request: (!request.is_empty() && request != "(no URI read)")
+                            .then_some(request),
+                        ..Attribution::default()
+                    }),
+                    traceback: String::new(),
                 },
             ));
         }
@@ -303,41 +308,38 @@ impl GunicornLog {
                 .record("traceback longer than 20000 lines", line.number);
             return;
         }
-        let (text, lossy) = decode(line.bytes);
-        if lossy {
+        if std::str::from_utf8(line.bytes).is_err() {
             self.lossy_lines += 1;
         }
-        p.builder.push_line(&text);
+        p.builder.push_bytes(line.bytes);
     }
 
-    fn finish_traceback(&mut self) {
-        let Some(p) = self.pending.take() else {
+    fn finish_traceback(&mut self, sink: &mut impl FnMut(Event)) {
+        let Some(PendingTraceback {
+            mut event, builder, ..
+        }) = self.pending.take()
+        else {
             return;
         };
-        let Some(tb) = p.builder.finish() else {
-            return;
-        };
-        match &mut self.events[p.event].detail {
-            EventDetail::RequestAbort {
-                exception, frames, ..
-            } => {
-                *exception = tb.exception;
-                *frames = tb.frames;
-            }
+        let text = builder.into_text();
+        match &mut event.detail {
+            // Read lazily by analysis (`traceback::parse`), which keeps only what it needs.
+            EventDetail::RequestAbort { traceback, .. } => *traceback = text,
             EventDetail::BootFailure { message } => {
-                if let Some(exc) = tb.exception {
+                if let Some(exc) = traceback::parse(&text).and_then(|tb| tb.exception) {
                     message.push_str(": ");
-                    message.push_str(&exc);
+                    message.push_str(exc);
                 }
             }
             _ => {}
         }
+        sink(event);
     }
 
-    pub fn finish(mut self) -> ParsedGunicornLog {
-        self.finish_traceback();
+    /// Ends the log: a record still open (a traceback at the end of the file) is emitted.
+    pub fn finish(mut self, sink: &mut impl FnMut(Event)) -> ParsedGunicornLog {
+        self.finish_traceback(sink);
         ParsedGunicornLog {
-            events: self.events,
             version: self.version,
             skips: self.skips,
             lossy_lines: self.lossy_lines,
@@ -346,14 +348,16 @@ impl GunicornLog {
     }
 }
 
+/// The attribution of an event not yet analysed: one shared value, no allocation per event.
+fn unattributed() -> Arc<Attribution> {
+    static UNATTRIBUTED: LazyLock<Arc<Attribution>> = LazyLock::new(Arc::default);
+    UNATTRIBUTED.clone()
+}
+
 fn timeout(dirty: bool) -> EventDetail {
     EventDetail::WorkerTimeout {
         dirty,
-        cause: Cause::Unknown,
-        reason: String::new(),
-        request: None,
-        stuck_frame: None,
-        call_site: None,
+        attribution: unattributed(),
     }
 }
 
@@ -361,11 +365,7 @@ fn killed(signal: String) -> EventDetail {
     EventDetail::WorkerKilled {
         signal,
         after_timeout: false,
-        cause: Cause::Unknown,
-        reason: String::new(),
-        request: None,
-        stuck_frame: None,
-        call_site: None,
+        attribution: unattributed(),
     }
 }
 
@@ -373,16 +373,24 @@ fn killed(signal: String) -> EventDetail {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> ParsedGunicornLog {
+    struct Parsed {
+        events: Vec<Event>,
+    }
+
+    fn parse(text: &str) -> Parsed {
         let mut log = GunicornLog::new("t.log");
+        let mut events = Vec::new();
+        let mut sink = |e| events.push(e);
         for (i, l) in text.lines().enumerate() {
-            log.push(Line {
+            let line = Line {
                 number: i as u64 + 1,
                 bytes: l.as_bytes(),
                 overlong: None,
-            });
+            };
+            log.push(line, &mut sink);
         }
-        log.finish()
+        log.finish(&mut sink);
+        Parsed { events }
     }
 
     #[test]

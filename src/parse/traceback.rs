@@ -1,37 +1,84 @@
-//! Python traceback text → frames. Fed one line at a time, because in a log a traceback is the
-//! run of lines after an `ERROR` record; chained tracebacks ("During handling of the above
-//! exception ...") become separate blocks.
+//! Python traceback text → frames. In a log a traceback is the run of lines after an `ERROR`
+//! record: [`TracebackBuilder`] copies them as raw text (no per-line work on the hot path) and
+//! [`parse`] reads the text once, borrowing from it, when the record ends. Chained tracebacks
+//! ("During handling of the above exception ...") are separate blocks.
 
-use crate::report::Frame;
+use memchr::memmem;
 
 /// Frames kept per traceback block; deeper stacks keep the outermost and innermost halves.
 const MAX_FRAMES: usize = 256;
+/// Bytes of traceback text kept per record; a longer one keeps its start and its end.
+const MAX_TEXT: usize = 256 << 10;
 
-#[derive(Debug, Default, Clone)]
-pub struct Traceback {
-    /// Outermost first.
-    pub frames: Vec<Frame>,
-    /// The final line, e.g. `SystemExit: 1`.
-    pub exception: Option<String>,
+/// One frame, borrowed from the traceback text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRef<'a> {
+    pub file: &'a str,
+    pub line: u32,
+    pub function: &'a str,
+    /// The source line Python printed under the frame.
+    pub code: Option<&'a str>,
 }
 
+/// One traceback block, borrowed from its text.
+#[derive(Debug, Default, Clone)]
+pub struct Traceback<'a> {
+    /// Outermost first.
+    pub frames: Vec<FrameRef<'a>>,
+    /// The final line, e.g. `SystemExit: 1`.
+    pub exception: Option<&'a str>,
+}
+
+/// Collects a record's continuation lines as raw text.
 #[derive(Debug, Default)]
 pub struct TracebackBuilder {
-    blocks: Vec<Traceback>,
-    in_frames: bool,
+    text: Vec<u8>,
 }
 
 impl TracebackBuilder {
     /// Takes one continuation line of a log record.
-    pub fn push_line(&mut self, line: &str) {
+    pub fn push_bytes(&mut self, line: &[u8]) {
+        if self.text.len() + line.len() + 1 > MAX_TEXT {
+            // Keep the head (the outermost frames) and the newest quarter (the innermost
+            // frames come last); drop whole lines between them.
+            let newline_before = |text: &[u8], at: usize| {
+                text[..at]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |p| p + 1)
+            };
+            let head = newline_before(&self.text, MAX_TEXT / 2);
+            let tail = newline_before(&self.text, self.text.len() - MAX_TEXT / 4).max(head);
+            self.text.drain(head..tail);
+        }
+        self.text.extend_from_slice(line);
+        self.text.push(b'\n');
+    }
+
+    /// The collected text (invalid UTF-8 replaced).
+    pub fn into_text(self) -> String {
+        match String::from_utf8(self.text) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        }
+    }
+}
+
+/// Parses traceback text. Returns the block that matters: the one that went through
+/// Gunicorn's abort handler if any (that is where the worker was when the master's SIGABRT
+/// arrived), else the last one.
+pub fn parse(text: &str) -> Option<Traceback<'_>> {
+    let mut blocks: Vec<Traceback<'_>> = Vec::new();
+    let mut in_frames = false;
+    for line in text.lines() {
         let trimmed = line.trim_start();
         if trimmed.starts_with("Traceback (most recent call last)") {
-            self.blocks.push(Traceback::default());
-            self.in_frames = true;
-            return;
+            blocks.push(Traceback::default());
+            in_frames = true;
+            continue;
         }
-        let Some(block) = self.blocks.last_mut() else {
-            return;
+        let Some(block) = blocks.last_mut() else {
+            continue;
         };
         if let Some(rest) = trimmed.strip_prefix("File \"") {
             if let Some(frame) = parse_frame_line(rest) {
@@ -39,60 +86,57 @@ impl TracebackBuilder {
                     block.frames.remove(MAX_FRAMES / 2);
                 }
                 block.frames.push(frame);
-                self.in_frames = true;
+                in_frames = true;
             }
-            return;
+            continue;
         }
         let indent = line.len() - trimmed.len();
-        if self.in_frames && indent >= 4 {
+        if in_frames && indent >= 4 {
             // The source line under a frame; skip 3.11+'s caret markers and repeats.
-            let is_marker = trimmed.chars().all(|c| matches!(c, '^' | '~' | ' '));
+            let is_marker = trimmed.bytes().all(|c| matches!(c, b'^' | b'~' | b' '));
             if !is_marker
                 && !trimmed.starts_with("[Previous line repeated")
                 && let Some(frame) = block.frames.last_mut()
                 && frame.code.is_none()
             {
-                frame.code = Some(trimmed.trim_end().to_string());
+                frame.code = Some(trimmed.trim_end());
             }
-            return;
+            continue;
         }
-        if indent == 0 && !trimmed.is_empty() && block.exception.is_none() && self.in_frames {
+        if indent == 0 && !trimmed.is_empty() && block.exception.is_none() && in_frames {
             if trimmed.starts_with("During handling of the above exception")
                 || trimmed.starts_with("The above exception was the direct cause")
             {
-                return;
+                continue;
             }
-            block.exception = Some(trimmed.trim_end().to_string());
-            self.in_frames = false;
+            block.exception = Some(trimmed.trim_end());
+            in_frames = false;
         }
     }
-
-    /// The traceback that matters: the block that went through Gunicorn's abort handler if
-    /// any (that is where the worker was when the master's SIGABRT arrived), else the last.
-    pub fn finish(mut self) -> Option<Traceback> {
-        let aborted = self.blocks.iter().rposition(|b| {
-            b.frames
-                .iter()
-                .any(|f| f.function == "handle_abort" && f.file.contains("gunicorn"))
-        });
-        match aborted {
-            Some(i) => Some(self.blocks.swap_remove(i)),
-            None => self.blocks.pop(),
-        }
+    let aborted = blocks.iter().rposition(|b| {
+        b.frames
+            .iter()
+            .any(|f| f.function == "handle_abort" && f.file.contains("gunicorn"))
+    });
+    match aborted {
+        Some(i) => Some(blocks.swap_remove(i)),
+        None => blocks.pop(),
     }
 }
 
 /// `/path/x.py", line 42, in func` (the part after `File "`).
-fn parse_frame_line(rest: &str) -> Option<Frame> {
-    let (file, rest) = rest.split_once("\", line ")?;
-    let (line, rest) = match rest.split_once(", in ") {
-        Some((line, func)) => (line, func),
+fn parse_frame_line(rest: &str) -> Option<FrameRef<'_>> {
+    let at = memmem::find(rest.as_bytes(), b"\", line ")?;
+    let file = &rest[..at];
+    let rest = &rest[at + 8..];
+    let (line, function) = match memmem::find(rest.as_bytes(), b", in ") {
+        Some(at) => (&rest[..at], rest[at + 5..].trim()),
         None => (rest, "?"),
     };
-    Some(Frame {
-        file: file.to_string(),
+    Some(FrameRef {
+        file,
         line: line.trim().parse().ok()?,
-        function: rest.trim().to_string(),
+        function,
         code: None,
     })
 }
@@ -104,21 +148,33 @@ mod tests {
     #[test]
     fn reads_frames_code_and_exception() {
         let text = "Traceback (most recent call last):\n  File \"/app/views.py\", line 12, in cpu\n    n = spin()\n        ^^^^^^\n  File \"/venv/lib/python3.11/site-packages/gunicorn/workers/base.py\", line 204, in handle_abort\n    sys.exit(1)\nSystemExit: 1";
-        let mut b = TracebackBuilder::default();
-        text.lines().for_each(|l| b.push_line(l));
-        let tb = b.finish().unwrap();
+        let tb = parse(text).unwrap();
         assert_eq!(tb.frames.len(), 2);
-        assert_eq!(tb.frames[0].code.as_deref(), Some("n = spin()"));
+        assert_eq!(tb.frames[0].code, Some("n = spin()"));
         assert_eq!(tb.frames[1].function, "handle_abort");
-        assert_eq!(tb.exception.as_deref(), Some("SystemExit: 1"));
+        assert_eq!(tb.exception, Some("SystemExit: 1"));
     }
 
     #[test]
     fn chained_picks_block_with_abort() {
         let text = "Traceback (most recent call last):\n  File \"/a.py\", line 1, in f\n    x()\n  File \"/v/gunicorn/workers/base.py\", line 2, in handle_abort\n    sys.exit(1)\nSystemExit: 1\n\nDuring handling of the above exception, another exception occurred:\n\nTraceback (most recent call last):\n  File \"/b.py\", line 3, in g\n    y()\nValueError: boom";
-        let mut b = TracebackBuilder::default();
-        text.lines().for_each(|l| b.push_line(l));
-        let tb = b.finish().unwrap();
+        let tb = parse(text).unwrap();
         assert_eq!(tb.frames[0].file, "/a.py");
+    }
+
+    #[test]
+    fn overlong_traceback_keeps_head_and_innermost_tail() {
+        let mut b = TracebackBuilder::default();
+        b.push_bytes(b"Traceback (most recent call last):");
+        for i in 0..20_000 {
+            b.push_bytes(format!("  File \"/app/f{i}.py\", line {i}, in f{i}").as_bytes());
+        }
+        b.push_bytes(b"RecursionError: deep");
+        let text = b.into_text();
+        assert!(text.len() <= MAX_TEXT);
+        let tb = parse(&text).unwrap();
+        assert_eq!(tb.frames[0].function, "f0");
+        assert_eq!(tb.frames.last().unwrap().function, "f19999");
+        assert_eq!(tb.exception, Some("RecursionError: deep"));
     }
 }

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// Why a worker timed out or was killed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
     /// A loop of lazy ORM loads: one query per row.
@@ -22,6 +22,7 @@ pub enum Cause {
     /// Swap thrashing or the kernel OOM killer.
     Memory,
     /// Not enough evidence to say.
+    #[default]
     Unknown,
 }
 

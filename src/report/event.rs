@@ -2,6 +2,8 @@
 //! produce them, analysis attributes causes to them, renderers print them. In JSON every event
 //! is an object with `kind` first, the kind's own fields, then `pid`, `time` and `source`.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 
@@ -11,7 +13,8 @@ use super::Cause;
 /// the 1-based line number of its first line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Source {
-    pub path: String,
+    /// Shared by every event of one input.
+    pub path: Arc<str>,
     pub line: u64,
 }
 
@@ -51,6 +54,21 @@ impl Frame {
     }
 }
 
+/// What a worker incident is attributed to. One value is shared (`Arc`) by the timeout, abort
+/// and kill events of an incident; in JSON its fields sit in each event.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Attribution {
+    pub cause: Cause,
+    /// One sentence: why this cause.
+    pub reason: String,
+    /// The request the worker was serving (`GET /path` or `/path`), when known.
+    pub request: Option<String>,
+    /// The innermost frame the worker was in (not Gunicorn's signal handler).
+    pub stuck_frame: Option<Frame>,
+    /// The innermost frame of the application: the line to change.
+    pub call_site: Option<Frame>,
+}
+
 /// One process's part in a PostgreSQL deadlock report.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeadlockProcess {
@@ -71,13 +89,8 @@ pub enum EventDetail {
     /// `WORKER TIMEOUT (pid:N)` (or `DIRTY WORKER TIMEOUT`), logged by the master.
     WorkerTimeout {
         dirty: bool,
-        cause: Cause,
-        reason: String,
-        request: Option<String>,
-        /// The innermost frame the worker was in (not Gunicorn's signal handler).
-        stuck_frame: Option<Frame>,
-        /// The innermost frame of the application: the line to change.
-        call_site: Option<Frame>,
+        #[serde(flatten)]
+        attribution: Arc<Attribution>,
     },
     /// A worker that died from a signal (`Worker (pid:N) was sent SIGKILL!`,
     /// `Worker with pid N was terminated due to signal 9`).
@@ -85,11 +98,8 @@ pub enum EventDetail {
         signal: String,
         /// True when a WORKER TIMEOUT of the same pid came before: the master escalated.
         after_timeout: bool,
-        cause: Cause,
-        reason: String,
-        request: Option<String>,
-        stuck_frame: Option<Frame>,
-        call_site: Option<Frame>,
+        #[serde(flatten)]
+        attribution: Arc<Attribution>,
     },
     /// `Worker (pid:N) exited with code C`, or `Worker exiting (pid: N)` (code null).
     WorkerExit { exit_code: Option<i32> },
@@ -98,15 +108,14 @@ pub enum EventDetail {
     /// `Error handling request PATH` and its traceback, ending in `SystemExit: 1` when the
     /// worker was aborted for a timeout.
     RequestAbort {
-        request: Option<String>,
         exception: Option<String>,
-        stuck_frame: Option<Frame>,
-        frames: Vec<Frame>,
-    },
-    /// An application log's request that started and did not end before its worker died.
-    AppRequest {
-        request: String,
-        duration_ms: Option<f64>,
+        /// The request and, set by analysis, what the stack says.
+        #[serde(flatten)]
+        attribution: Arc<Attribution>,
+        /// The traceback's raw text; analysis reads it, then drops it to keep memory bounded
+        /// (`stuck_frame` and `call_site` stay).
+        #[serde(skip)]
+        traceback: String,
     },
     /// A statement's duration line from PostgreSQL.
     Statement {
@@ -166,7 +175,6 @@ impl EventDetail {
             EventDetail::WorkerExit { .. } => "worker_exit",
             EventDetail::BootFailure { .. } => "boot_failure",
             EventDetail::RequestAbort { .. } => "request_abort",
-            EventDetail::AppRequest { .. } => "app_request",
             EventDetail::Statement { .. } => "statement",
             EventDetail::LockWait { .. } => "lock_wait",
             EventDetail::Deadlock { .. } => "deadlock",
@@ -176,3 +184,4 @@ impl EventDetail {
         }
     }
 }
+

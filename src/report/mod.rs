@@ -11,7 +11,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 
 pub use cause::Cause;
-pub use event::{DeadlockProcess, Event, EventDetail, Frame, Source};
+pub use event::{Attribution, DeadlockProcess, Event, EventDetail, Frame, Source};
 pub use severity::{Confidence, Severity};
 
 pub const SCHEMA_VERSION: u32 = 1;
