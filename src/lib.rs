@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod exit_code;
 pub mod input;
+pub mod live;
 pub mod parse;
 pub mod render;
 pub mod report;

@@ -17,6 +17,8 @@ ROOT = __file__.rsplit("/bench/", 1)[0]
 SOURCE = f"{ROOT}/fixtures/gunicorn/gunicorn-27.0.1.log"
 HEADER = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ([+-]\d{4})\] \[(\d+)\] (.*)$")
 PID = re.compile(r"(pid:? ?)(\d+)")
+# Lines of other chatter per replayed round: about 1 worker timeout per 200 lines overall.
+CHATTER_LINES = 1500
 CHATTER = [
     "[{t} +0000] [{p}] [INFO] Handling signal: winch",
     "[{t} +0000] [{p}] [WARNING] Worker graceful timeout (pid:{p})",
@@ -48,7 +50,7 @@ def main():
                 line = f"[{t:%Y-%m-%d %H:%M:%S} {m.group(2)}] [{pid}] {msg}"
             chunk.append(line)
         t = (start + shift).strftime("%Y-%m-%d %H:%M:%S")
-        for i in range(300):
+        for i in range(CHATTER_LINES):
             chunk.append(CHATTER[i % len(CHATTER)].format(t=t, p=pid_base + i % 50))
         text = "\n".join(chunk) + "\n"
         out.write(text)

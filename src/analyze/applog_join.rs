@@ -93,7 +93,7 @@ impl AppLogJoin {
         for (idx, line, path) in self.resolved {
             let inc = &mut incidents[idx];
             if inc.attribution.request.is_none() {
-                inc.attribution.request = Some(line.request.clone());
+                std::sync::Arc::make_mut(&mut inc.attribution).request = Some(line.request.clone());
             }
             inc.correlated.push(Evidence {
                 path,

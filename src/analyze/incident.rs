@@ -1,6 +1,8 @@
 //! Worker incidents: a WORKER TIMEOUT, the abort traceback that followed it, the SIGKILL that
-//! escalated it, or a SIGKILL on its own. Built from Gunicorn events in time order; each
-//! incident gets one cause of the vocabulary.
+//! escalated it, or a SIGKILL on its own. [`IncidentBuilder`] takes Gunicorn events as they are
+//! read and keeps each incident compact (where its records are, not the events themselves), so
+//! memory grows by about a hundred bytes per incident and not with the log's size; each
+//! incident then gets one cause of the vocabulary.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +14,8 @@ use crate::report::{Attribution, Cause, Confidence, Event, EventDetail, Evidence
 /// How long after a WORKER TIMEOUT a kill or an abort traceback of the same pid still belongs
 /// to it. The master re-checks about once a second; a busy host can take longer.
 const FOLLOW_WINDOW_SECS: i64 = 60;
+/// Records whose text is kept for evidence; later ones are cited by file and line only.
+const TEXT_BUDGET: usize = 4_000;
 
 /// How an incident's cause was decided, which also groups findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30,99 +34,46 @@ pub enum Basis {
     Postgres,
 }
 
+/// Where one record of an incident is.
+#[derive(Debug, Clone)]
+pub struct Mark {
+    pub path: Arc<str>,
+    pub line: u64,
+    pub time: DateTime<FixedOffset>,
+    /// The record's text while the evidence budget lasts.
+    pub text: Option<Box<str>>,
+}
+
+impl Mark {
+    /// The record as evidence; `what` stands in for the text once the budget ran out.
+    pub fn evidence(&self, what: impl FnOnce() -> String) -> Evidence {
+        Evidence {
+            path: self.path.to_string(),
+            line: Some(self.line),
+            text: match &self.text {
+                Some(t) => t.to_string(),
+                None => what(),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Incident {
     pub pid: u32,
     pub time: DateTime<FixedOffset>,
-    /// Indexes into the event list.
-    pub timeout: Option<usize>,
-    pub abort: Option<usize>,
-    pub kill: Option<usize>,
+    pub timeout: Option<Mark>,
+    pub abort: Option<Mark>,
+    /// The kill record and its signal.
+    pub kill: Option<(Mark, Box<str>)>,
+    /// What the abort traceback said, when there was one with frames.
+    abort_verdict: Option<Arc<Attribution>>,
     pub basis: Basis,
     pub confidence: Confidence,
-    pub attribution: Attribution,
+    /// One value shared by every incident attributed alike.
+    pub attribution: Arc<Attribution>,
     /// Extra evidence found by correlation (app log line, PostgreSQL statement).
     pub correlated: Vec<Evidence>,
-}
-
-/// Groups `events` (sorted by time) into incidents and attributes a cause to each.
-pub fn build(events: &[Event]) -> Vec<Incident> {
-    let mut incidents: Vec<Incident> = Vec::new();
-    // pid → index of its latest incident that may still take an abort or a kill.
-    let mut open: HashMap<u32, usize> = HashMap::new();
-    let within = |inc: &Incident, t: DateTime<FixedOffset>| {
-        t >= inc.time - Duration::seconds(2)
-            && t <= inc.time + Duration::seconds(FOLLOW_WINDOW_SECS)
-    };
-
-    for (i, e) in events.iter().enumerate() {
-        let (Some(pid), Some(time)) = (e.pid, e.time) else {
-            continue;
-        };
-        match &e.detail {
-            EventDetail::WorkerTimeout { .. } => {
-                if let Some(&j) = open.get(&pid)
-                    && incidents[j].timeout.is_none()
-                    && incidents[j].abort.is_some()
-                    && within(&incidents[j], time)
-                {
-                    // The abort traceback was logged before the master's line.
-                    incidents[j].timeout = Some(i);
-                    incidents[j].time = time;
-                    continue;
-                }
-                let mut inc = Incident::new(pid, time);
-                inc.timeout = Some(i);
-                open.insert(pid, incidents.len());
-                incidents.push(inc);
-            }
-            EventDetail::RequestAbort { exception, .. } => {
-                let is_abort = exception
-                    .as_deref()
-                    .is_some_and(|x| x.starts_with("SystemExit"));
-                if let Some(&j) = open.get(&pid)
-                    && incidents[j].abort.is_none()
-                    && incidents[j].kill.is_none()
-                    && within(&incidents[j], time)
-                {
-                    incidents[j].abort = Some(i);
-                } else if is_abort {
-                    let mut inc = Incident::new(pid, time);
-                    inc.abort = Some(i);
-                    open.insert(pid, incidents.len());
-                    incidents.push(inc);
-                }
-            }
-            EventDetail::WorkerKilled { signal, .. } => {
-                if let Some(&j) = open.get(&pid)
-                    && incidents[j].kill.is_none()
-                    && within(&incidents[j], time)
-                {
-                    incidents[j].kill = Some(i);
-                    open.remove(&pid);
-                } else if is_fatal(signal) {
-                    let mut inc = Incident::new(pid, time);
-                    inc.kill = Some(i);
-                    incidents.push(inc);
-                }
-            }
-            EventDetail::WorkerBoot => {
-                open.remove(&pid);
-            }
-            _ => {}
-        }
-    }
-    for inc in &mut incidents {
-        attribute(inc, events);
-    }
-    incidents
-}
-
-fn is_fatal(signal: &str) -> bool {
-    matches!(
-        signal,
-        "SIGKILL" | "SIGSEGV" | "SIGBUS" | "SIGILL" | "SIGFPE" | "SIGABRT"
-    )
 }
 
 impl Incident {
@@ -133,9 +84,10 @@ impl Incident {
             timeout: None,
             abort: None,
             kill: None,
+            abort_verdict: None,
             basis: Basis::NoTraceback,
             confidence: Confidence::Low,
-            attribution: Attribution::default(),
+            attribution: Arc::default(),
             correlated: Vec::new(),
         }
     }
@@ -143,48 +95,201 @@ impl Incident {
     pub fn cause(&self) -> Cause {
         self.attribution.cause
     }
+
+    fn within(&self, t: DateTime<FixedOffset>) -> bool {
+        t >= self.time - Duration::seconds(2)
+            && t <= self.time + Duration::seconds(FOLLOW_WINDOW_SECS)
+    }
+
+    /// The (path, line) of each of its records.
+    pub fn records(&self) -> impl Iterator<Item = &Mark> {
+        [
+            self.timeout.as_ref(),
+            self.abort.as_ref(),
+            self.kill.as_ref().map(|(m, _)| m),
+        ]
+        .into_iter()
+        .flatten()
+    }
 }
 
-fn attribute(inc: &mut Incident, events: &[Event]) {
-    if let Some(a) = inc.abort
-        && let EventDetail::RequestAbort { attribution, .. } = &events[a].detail
-    {
-        if !attribution.reason.is_empty() {
-            inc.attribution = Attribution {
-                reason: format!("aborted while {}", attribution.reason),
-                ..(**attribution).clone()
-            };
+/// Builds incidents from Gunicorn events given in log order (files in time order).
+#[derive(Debug, Default)]
+pub struct IncidentBuilder {
+    incidents: Vec<Incident>,
+    /// pid → its latest incident that may still take an abort or a kill.
+    open: HashMap<u32, usize>,
+    texts_kept: usize,
+    /// Abort verdicts seen so far: aborts of the same view share one value.
+    verdicts: HashMap<Arc<Attribution>, ()>,
+}
+
+impl IncidentBuilder {
+    pub fn push(&mut self, e: &Event) {
+        let (Some(pid), Some(time)) = (e.pid, e.time) else {
+            return;
+        };
+        let open = self
+            .open
+            .get(&pid)
+            .copied()
+            .filter(|&j| self.incidents[j].within(time));
+        match &e.detail {
+            EventDetail::WorkerTimeout { .. } => {
+                if let Some(j) = open
+                    && self.incidents[j].timeout.is_none()
+                    && self.incidents[j].abort.is_some()
+                {
+                    // The abort traceback was logged before the master's line.
+                    let mark = self.mark(e, time);
+                    let inc = &mut self.incidents[j];
+                    inc.timeout = Some(mark);
+                    inc.time = time;
+                    return;
+                }
+                let mut inc = Incident::new(pid, time);
+                inc.timeout = Some(self.mark(e, time));
+                self.open.insert(pid, self.incidents.len());
+                self.incidents.push(inc);
+            }
+            EventDetail::RequestAbort {
+                exception,
+                attribution,
+                ..
+            } => {
+                let verdict = (!attribution.reason.is_empty())
+                    .then(|| intern(&mut self.verdicts, attribution));
+                let request_only = attribution.request.clone();
+                let j = match open {
+                    Some(j)
+                        if self.incidents[j].abort.is_none()
+                            && self.incidents[j].kill.is_none() =>
+                    {
+                        j
+                    }
+                    _ if exception
+                        .as_deref()
+                        .is_some_and(|x| x.starts_with("SystemExit")) =>
+                    {
+                        // An abort whose WORKER TIMEOUT is not in the inputs.
+                        self.open.insert(pid, self.incidents.len());
+                        self.incidents.push(Incident::new(pid, time));
+                        self.incidents.len() - 1
+                    }
+                    _ => return,
+                };
+                let mark = self.mark(e, time);
+                let inc = &mut self.incidents[j];
+                inc.abort = Some(mark);
+                inc.abort_verdict = verdict;
+                if inc.abort_verdict.is_none() && request_only.is_some() {
+                    inc.abort_verdict = Some(Arc::new(Attribution {
+                        request: request_only,
+                        ..Attribution::default()
+                    }));
+                }
+            }
+            EventDetail::WorkerKilled { signal, .. } => {
+                let mark = self.mark(e, time);
+                let signal: Box<str> = signal.as_str().into();
+                match open {
+                    Some(j) if self.incidents[j].kill.is_none() => {
+                        self.incidents[j].kill = Some((mark, signal));
+                        self.open.remove(&pid);
+                    }
+                    _ if is_fatal(&signal) => {
+                        let mut inc = Incident::new(pid, time);
+                        inc.kill = Some((mark, signal));
+                        self.incidents.push(inc);
+                    }
+                    _ => {}
+                }
+            }
+            EventDetail::WorkerBoot => {
+                self.open.remove(&pid);
+            }
+            _ => {}
+        }
+    }
+
+    fn mark(&mut self, e: &Event, time: DateTime<FixedOffset>) -> Mark {
+        let text = (self.texts_kept < TEXT_BUDGET).then(|| {
+            self.texts_kept += 1;
+            e.text.as_str().into()
+        });
+        Mark {
+            path: e.source.path.clone(),
+            line: e.source.line,
+            time,
+            text,
+        }
+    }
+
+    /// Attributes every incident; identical attributions share one value.
+    pub fn finish(self) -> Vec<Incident> {
+        let mut incidents = self.incidents;
+        let mut interned = HashMap::new();
+        for inc in &mut incidents {
+            attribute(inc);
+            inc.attribution = intern(&mut interned, &inc.attribution);
+        }
+        incidents.sort_by_key(|i| i.time);
+        incidents
+    }
+}
+
+/// The one shared value equal to `a`.
+fn intern(pool: &mut HashMap<Arc<Attribution>, ()>, a: &Arc<Attribution>) -> Arc<Attribution> {
+    match pool.get_key_value(a) {
+        Some((shared, _)) => shared.clone(),
+        None => {
+            pool.insert(a.clone(), ());
+            a.clone()
+        }
+    }
+}
+
+fn is_fatal(signal: &str) -> bool {
+    matches!(
+        signal,
+        "SIGKILL" | "SIGSEGV" | "SIGBUS" | "SIGILL" | "SIGFPE" | "SIGABRT"
+    )
+}
+
+fn attribute(inc: &mut Incident) {
+    if let Some(v) = &inc.abort_verdict {
+        if !v.reason.is_empty() {
+            inc.attribution = Arc::new(Attribution {
+                reason: format!("aborted while {}", v.reason),
+                ..(**v).clone()
+            });
             inc.basis = Basis::Traceback;
-            inc.confidence = match attribution.cause {
+            inc.confidence = match v.cause {
                 Cause::MissingApiTimeout | Cause::NPlusOne => Confidence::High,
                 Cause::Unknown => Confidence::Low,
                 _ => Confidence::Medium,
             };
             return;
         }
-        inc.attribution.request.clone_from(&attribution.request);
+        Arc::make_mut(&mut inc.attribution)
+            .request
+            .clone_from(&v.request);
     }
-    let kill = inc.kill.and_then(|k| match &events[k].detail {
-        EventDetail::WorkerKilled { signal, .. } => Some((signal.as_str(), events[k].time)),
-        _ => None,
-    });
-    let a = &mut inc.attribution;
-    match (inc.timeout.is_some(), kill) {
-        (true, Some((signal, at))) => {
-            let waited = (at.unwrap_or(inc.time) - inc.time).num_seconds();
+    let a = Arc::make_mut(&mut inc.attribution);
+    match (inc.timeout.is_some(), inc.kill.as_ref().map(|(_, s)| &**s)) {
+        (true, Some(signal)) => {
             inc.basis = Basis::Escalation;
             a.reason = format!(
-                "ignored the master's SIGABRT and got {signal} {waited}s later: stuck in native \
-                 code (most often the database driver waiting on PostgreSQL; sometimes a C \
-                 extension or a regex holding the GIL); a timeout escalation, not an \
-                 out-of-memory kill"
+                "ignored the master's SIGABRT and got {signal}: stuck in native code (most often \
+                 the database driver waiting on PostgreSQL; sometimes a C extension or a regex \
+                 holding the GIL); a timeout escalation, not an out-of-memory kill"
             );
         }
         (true, None) => {
             inc.basis = Basis::NoTraceback;
             a.reason = "timed out; the log has no traceback of what it was doing".into();
         }
-        (false, Some(("SIGKILL", _))) => {
+        (false, Some("SIGKILL")) => {
             inc.basis = Basis::UnprovokedKill;
             a.cause = Cause::Memory;
             inc.confidence = Confidence::Medium;
@@ -192,7 +297,7 @@ fn attribute(inc: &mut Incident, events: &[Event]) {
                         (or an operator's kill -9)"
                 .into();
         }
-        (false, Some((signal, _))) => {
+        (false, Some(signal)) => {
             inc.basis = Basis::Crash;
             a.reason =
                 format!("died of {signal} with no timeout before it: a crash in native code");
@@ -201,26 +306,32 @@ fn attribute(inc: &mut Incident, events: &[Event]) {
     }
 }
 
-/// Writes each incident's attribution into its timeout, abort and kill events (one shared
-/// value per incident).
+/// Writes each incident's attribution into the listed events that are its records.
 pub fn annotate(events: &mut [Event], incidents: &[Incident]) {
+    let mut by_record: HashMap<(&str, u64), &Incident> = HashMap::new();
     for inc in incidents {
-        let shared = Arc::new(inc.attribution.clone());
-        for idx in [inc.timeout, inc.kill].into_iter().flatten() {
-            match &mut events[idx].detail {
-                EventDetail::WorkerTimeout { attribution, .. } => {
-                    *attribution = shared.clone();
-                }
-                EventDetail::WorkerKilled {
-                    attribution,
-                    after_timeout,
-                    ..
-                } => {
-                    *attribution = shared.clone();
-                    *after_timeout = inc.timeout.is_some();
-                }
-                _ => {}
+        for m in inc.records() {
+            by_record.insert((&m.path, m.line), inc);
+        }
+    }
+    for e in events.iter_mut() {
+        let Some(inc) = by_record.get(&(&*e.source.path, e.source.line)) else {
+            continue;
+        };
+        match &mut e.detail {
+            EventDetail::WorkerTimeout { attribution, .. }
+            | EventDetail::RequestAbort { attribution, .. } => {
+                *attribution = inc.attribution.clone();
             }
+            EventDetail::WorkerKilled {
+                attribution,
+                after_timeout,
+                ..
+            } => {
+                *attribution = inc.attribution.clone();
+                *after_timeout = inc.timeout.is_some();
+            }
+            _ => {}
         }
     }
 }

@@ -2,6 +2,10 @@
 
 pub mod applog_join;
 pub mod incident;
+pub mod live;
+pub mod pg;
+pub mod pg_join;
 pub mod stack;
 pub mod timeline;
+pub mod window;
 pub mod worker_findings;

@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use memchr::memmem::Finder;
+use memchr::memmem::{Finder, FinderRev};
 
 use crate::parse::traceback::FrameRef;
 use crate::report::{Cause, Frame};
@@ -52,8 +52,10 @@ impl StackFrame for FrameRef<'_> {
     }
 }
 
-static SITE_PACKAGES: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("/site-packages/"));
-static DIST_PACKAGES: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("/dist-packages/"));
+static SITE_PACKAGES: LazyLock<FinderRev<'static>> =
+    LazyLock::new(|| FinderRev::new("/site-packages/"));
+static DIST_PACKAGES: LazyLock<FinderRev<'static>> =
+    LazyLock::new(|| FinderRev::new("/dist-packages/"));
 static LIB_PYTHON3: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("/lib/python3"));
 static DJANGO_DB: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("/django/db/"));
 
@@ -72,7 +74,7 @@ pub enum Origin<'a> {
 pub fn origin(file: &str) -> Origin<'_> {
     for marker in [&*SITE_PACKAGES, &*DIST_PACKAGES] {
         // The last one: a venv inside a project inside site-packages is still the package.
-        if let Some(at) = memchr::memmem::rfind(file.as_bytes(), marker.needle()) {
+        if let Some(at) = marker.rfind(file.as_bytes()) {
             let rest = &file[at + marker.needle().len()..];
             let top = rest.split('/').next().unwrap_or(rest);
             return Origin::Package(top.strip_suffix(".py").unwrap_or(top));
@@ -148,8 +150,17 @@ pub struct StackVerdict {
     pub stuck_frame: Option<Frame>,
     /// The innermost application frame: the line in the project to change.
     pub call_site: Option<Frame>,
+    /// The view: the first application frame Django's request handler called (else the
+    /// outermost application frame).
+    pub view: Option<Frame>,
     /// True when the stack is Gunicorn waiting for a connection (an idle worker).
     pub idle: bool,
+}
+
+/// The method name of a function: py-spy names functions by their qualified name
+/// (`SyncWorker.wait`), tracebacks by the bare name (`wait`).
+fn method(function: &str) -> &str {
+    function.rsplit('.').next().unwrap_or(function)
 }
 
 /// Classifies a stack, outermost frame first.
@@ -159,16 +170,31 @@ pub fn classify<F: StackFrame>(frames: &[F]) -> StackVerdict {
     let mut end = frames.len();
     while end > 0
         && is_gunicorn(&frames[end - 1])
-        && frames[end - 1].function().starts_with("handle_")
+        && method(frames[end - 1].function()).starts_with("handle_")
     {
         end -= 1;
     }
-    let stack = &frames[..end];
+    // A sampled stack (py-spy) starts in the launcher (bin/gunicorn's `<module>`, runpy), whose
+    // frames say nothing about the request: it starts at Gunicorn's first frame.
+    let start = frames[..end]
+        .iter()
+        .position(|f| is_gunicorn(f))
+        .unwrap_or(0);
+    let stack = &frames[start..end];
     let stuck_frame = stack.last().map(StackFrame::to_frame);
     let call_site = stack
         .iter()
         .rev()
         .find(|f| origin(f.file()) == Origin::App)
+        .map(StackFrame::to_frame);
+    let after_handler = stack
+        .iter()
+        .rposition(|f| f.file().contains("/django/core/handlers/"))
+        .map_or(0, |i| i + 1);
+    let view = stack[after_handler..]
+        .iter()
+        .find(|f| origin(f.file()) == Origin::App)
+        .or_else(|| stack.iter().find(|f| origin(f.file()) == Origin::App))
         .map(StackFrame::to_frame);
     let at = call_site
         .as_ref()
@@ -180,13 +206,14 @@ pub fn classify<F: StackFrame>(frames: &[F]) -> StackVerdict {
         reason,
         stuck_frame: stuck_frame.clone(),
         call_site: call_site.clone(),
+        view: view.clone(),
         idle: false,
     };
 
     if stack.is_empty() || stack.iter().all(|f| is_gunicorn(f)) {
         let idle = stack.last().is_some_and(|f| {
             matches!(
-                f.function(),
+                method(f.function()),
                 "accept" | "wait" | "run_for_one" | "run_for_multiple" | "sleep"
             )
         });
@@ -195,6 +222,7 @@ pub fn classify<F: StackFrame>(frames: &[F]) -> StackVerdict {
             reason: "only Gunicorn's own frames: the worker was between requests".into(),
             stuck_frame,
             call_site,
+            view,
             idle,
         };
     }
@@ -314,5 +342,40 @@ mod tests {
         assert_eq!(classify(&n1).cause, Cause::NPlusOne);
         let cpu = vec![frame("/srv/app/views.py", "primes")];
         assert_eq!(classify(&cpu).cause, Cause::CpuBound);
+    }
+
+    #[test]
+    fn py_spy_stacks_skip_the_launcher_and_use_method_names() {
+        // As `py-spy dump` gives them (outermost first after parsing): bin/gunicorn's
+        // `<module>`, then Gunicorn's frames named by their qualified names.
+        let launcher = frame("/venv/bin/gunicorn", "<module>");
+        let idle = vec![
+            launcher.clone(),
+            frame(&format!("{SP}/gunicorn/arbiter.py"), "Arbiter.run"),
+            frame(
+                &format!("{SP}/gunicorn/workers/sync.py"),
+                "SyncWorker.run_for_one",
+            ),
+            frame(&format!("{SP}/gunicorn/workers/sync.py"), "SyncWorker.wait"),
+        ];
+        let v = classify(&idle);
+        assert!(v.idle);
+        assert_eq!(v.cause, Cause::Unknown);
+        let busy = vec![
+            launcher,
+            frame(
+                &format!("{SP}/gunicorn/workers/sync.py"),
+                "SyncWorker.handle_request",
+            ),
+            frame(
+                &format!("{SP}/django/core/handlers/base.py"),
+                "BaseHandler._get_response",
+            ),
+            frame(&format!("{SP}/cryptography/hazmat/x.py"), "derive"),
+        ];
+        let v = classify(&busy);
+        assert!(!v.idle);
+        assert_eq!(v.call_site, None, "the launcher is not the application");
+        assert_eq!(v.cause, Cause::CpuBound);
     }
 }

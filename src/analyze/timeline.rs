@@ -1,69 +1,114 @@
-//! The event timeline of one `wtdiag logs` run, kept bounded: abort tracebacks are read into a
-//! verdict as they arrive and their frame lists dropped; routine events (worker boots and
-//! exits) are listed up to a cap and counted beyond it. What the report needs — every
-//! timeout, kill and abort — is kept.
+//! The event stream of one `wtdiag logs` run, kept bounded. Abort tracebacks are read into a
+//! verdict as they arrive and their text dropped; every timeout, abort and kill feeds the
+//! [`IncidentBuilder`] (compact); the report lists events up to a cap and counts the rest, so
+//! memory does not grow with the size of the logs.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::analyze::incident::{Incident, IncidentBuilder};
 use crate::analyze::stack;
+use crate::analyze::window::Window;
 use crate::parse::traceback;
 use crate::report::{Attribution, Event, EventDetail};
 
-/// Routine events listed in the report; the rest are only counted.
-pub const MAX_ROUTINE_EVENTS: u64 = 10_000;
+/// Timeout, kill, abort and failure events listed in the report; later ones are counted.
+pub const MAX_LISTED_INCIDENT_EVENTS: u64 = 20_000;
+/// Routine events (worker boots and exits, starts) listed; later ones are counted.
+pub const MAX_LISTED_ROUTINE_EVENTS: u64 = 10_000;
 
 #[derive(Debug, Default)]
 pub struct Timeline {
+    window: Window,
+    listed: Vec<Event>,
+    listed_incident: u64,
+    listed_routine: u64,
+    /// Every event in the window, by kind, listed or not.
+    counts: BTreeMap<&'static str, u64>,
+    omitted: u64,
+    incidents: IncidentBuilder,
+}
+
+/// What a timeline gives at the end.
+pub struct TimelineResult {
+    /// Listed events, in time order.
     pub events: Vec<Event>,
-    /// Every event seen, by kind, listed or not.
     pub counts: BTreeMap<&'static str, u64>,
-    /// Events counted but not listed.
     pub omitted: u64,
-    routine: u64,
+    pub incidents: Vec<Incident>,
 }
 
 impl Timeline {
-    pub fn push(&mut self, mut event: Event) {
-        *self.counts.entry(event.detail.kind()).or_insert(0) += 1;
-        match &mut event.detail {
-            EventDetail::RequestAbort {
-                exception,
-                attribution,
-                traceback: text,
-            } => {
-                if let Some(tb) = traceback::parse(text) {
-                    *exception = tb.exception.map(str::to_string);
-                    if !tb.frames.is_empty() {
-                        let verdict = stack::classify(&tb.frames);
-                        *attribution = Arc::new(Attribution {
-                            cause: verdict.cause,
-                            reason: verdict.reason,
-                            request: attribution.request.clone(),
-                            stuck_frame: verdict.stuck_frame,
-                            call_site: verdict.call_site,
-                        });
-                    }
-                }
-                *text = String::new();
-            }
-            EventDetail::WorkerBoot | EventDetail::WorkerExit { .. } => {
-                if self.routine >= MAX_ROUTINE_EVENTS {
-                    self.omitted += 1;
-                    return;
-                }
-                self.routine += 1;
-                // Routine events are never evidence; their text is not worth keeping.
-                event.text = String::new();
-            }
-            _ => {}
+    pub fn new(window: Window) -> Timeline {
+        Timeline {
+            window,
+            ..Timeline::default()
         }
-        self.events.push(event);
     }
 
-    /// Puts the events of several inputs in time order (stable: one second's lines keep their
-    /// file order).
-    pub fn sort(&mut self) {
-        self.events.sort_by_key(|e| e.time);
+    pub fn push(&mut self, mut event: Event) {
+        if !self.window.contains(event.time) {
+            return;
+        }
+        *self.counts.entry(event.detail.kind()).or_insert(0) += 1;
+        if let EventDetail::RequestAbort {
+            exception,
+            attribution,
+            traceback: text,
+        } = &mut event.detail
+        {
+            if let Some(tb) = traceback::parse(text) {
+                *exception = tb.exception.map(str::to_string);
+                if !tb.frames.is_empty() {
+                    let verdict = stack::classify(&tb.frames);
+                    *attribution = Arc::new(Attribution {
+                        cause: verdict.cause,
+                        reason: verdict.reason,
+                        request: attribution.request.clone(),
+                        stuck_frame: verdict.stuck_frame,
+                        call_site: verdict.call_site,
+                        view: verdict.view,
+                    });
+                }
+            }
+            *text = String::new();
+        }
+        self.incidents.push(&event);
+        let routine = matches!(
+            event.detail,
+            EventDetail::WorkerBoot
+                | EventDetail::WorkerExit { .. }
+                | EventDetail::GunicornStart { .. }
+        );
+        let (listed, cap) = if routine {
+            (&mut self.listed_routine, MAX_LISTED_ROUTINE_EVENTS)
+        } else {
+            (&mut self.listed_incident, MAX_LISTED_INCIDENT_EVENTS)
+        };
+        if *listed >= cap {
+            self.omitted += 1;
+            return;
+        }
+        *listed += 1;
+        if routine {
+            // Routine events are never evidence; their text is not worth keeping.
+            event.text = String::new();
+        }
+        self.listed.push(event);
+    }
+
+    /// Builds the incidents and puts the listed events of several inputs in time order.
+    pub fn finish(self) -> TimelineResult {
+        let mut events = self.listed;
+        // One file is already in order (moving large events costs more than checking).
+        if !events.is_sorted_by_key(|e| e.time) {
+            events.sort_by_key(|e| e.time);
+        }
+        TimelineResult {
+            events,
+            counts: self.counts,
+            omitted: self.omitted,
+            incidents: self.incidents.finish(),
+        }
     }
 }

@@ -11,7 +11,7 @@ const EVIDENCE_PER_FINDING: usize = 4;
 /// From this many incidents on, a finding is critical.
 const CRITICAL_COUNT: u64 = 10;
 
-pub fn findings(events: &[Event], incidents: &[Incident]) -> Vec<Finding> {
+pub fn findings(incidents: &[Incident]) -> Vec<Finding> {
     let mut groups: BTreeMap<(Cause, Basis, Option<String>), Vec<&Incident>> = BTreeMap::new();
     for inc in incidents {
         groups
@@ -21,17 +21,11 @@ pub fn findings(events: &[Event], incidents: &[Incident]) -> Vec<Finding> {
     }
     groups
         .into_iter()
-        .map(|((cause, basis, request), incs)| finding(events, cause, basis, request, &incs))
+        .map(|((cause, basis, request), incs)| finding(cause, basis, request, &incs))
         .collect()
 }
 
-fn finding(
-    events: &[Event],
-    cause: Cause,
-    basis: Basis,
-    request: Option<String>,
-    incs: &[&Incident],
-) -> Finding {
+fn finding(cause: Cause, basis: Basis, request: Option<String>, incs: &[&Incident]) -> Finding {
     let count = incs.len() as u64;
     let mut pids: Vec<u32> = incs.iter().map(|i| i.pid).collect();
     pids.sort_unstable();
@@ -86,17 +80,24 @@ fn finding(
         .unwrap_or(Confidence::Low);
     let mut evidence = Vec::new();
     for inc in incs.iter().take(EVIDENCE_PER_FINDING) {
-        for idx in [inc.timeout, inc.abort, inc.kill].into_iter().flatten() {
-            evidence.push(line_evidence(&events[idx]));
-            if Some(idx) == inc.abort
-                && let Some(f) = inc.attribution.stuck_frame.as_ref()
-            {
+        if let Some(m) = &inc.timeout {
+            evidence.push(m.evidence(|| format!("WORKER TIMEOUT (pid:{})", inc.pid)));
+        }
+        if let Some(m) = &inc.abort {
+            evidence.push(m.evidence(|| {
+                let request = inc.attribution.request.as_deref().unwrap_or("");
+                format!("Error handling request {request} (worker {})", inc.pid)
+            }));
+            if let Some(f) = inc.attribution.stuck_frame.as_ref() {
                 evidence.push(Evidence {
                     path: f.file.clone(),
                     line: Some(u64::from(f.line)),
                     text: format!("stuck in {}", f.short()),
                 });
             }
+        }
+        if let Some((m, signal)) = &inc.kill {
+            evidence.push(m.evidence(|| format!("worker {} killed by {signal}", inc.pid)));
         }
         evidence.extend(inc.correlated.iter().cloned());
     }
@@ -135,37 +136,56 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 
 /// Workers that never came up: the app is down, every request fails.
 pub fn boot_failure_finding(events: &[Event]) -> Option<Finding> {
-    let failures: Vec<&Event> = events
+    let failures: Vec<(&Event, &str)> = events
         .iter()
-        .filter(|e| matches!(e.detail, EventDetail::BootFailure { .. }))
+        .filter_map(|e| match &e.detail {
+            EventDetail::BootFailure { message } => Some((e, message.as_str())),
+            _ => None,
+        })
         .collect();
-    let first = failures.first()?;
-    let message = match &first.detail {
-        EventDetail::BootFailure { message } => message.clone(),
-        _ => String::new(),
+    if failures.is_empty() {
+        return None;
+    }
+    // The master's `Reason: ...` line ends each failed start; the worker's exception (with the
+    // traceback's last line) says what to fix.
+    let halts = failures
+        .iter()
+        .filter(|(_, m)| m.starts_with("Reason: "))
+        .count();
+    let count = if halts > 0 { halts } else { failures.len() } as u64;
+    let exception = failures
+        .iter()
+        .find(|(_, m)| m.starts_with("Exception in worker process: "))
+        .map(|(_, m)| m.trim_start_matches("Exception in worker process: "));
+    let reason = failures
+        .iter()
+        .find(|(_, m)| m.starts_with("Reason: "))
+        .map(|(_, m)| m.trim_start_matches("Reason: ").trim_end_matches('.'));
+    let what = match (exception, reason) {
+        (Some(exc), _) => format!("workers failed to boot: {exc}"),
+        (None, Some(reason)) => reason.to_string(),
+        (None, None) => failures[0].1.to_string(),
     };
     Some(Finding {
         rank: 0,
         cause: Cause::Unknown,
         severity: Severity::Critical,
         confidence: Confidence::High,
-        title: format!(
-            "{}: workers failed to boot ({message})",
-            plural(failures.len() as u64, "boot failure", "boot failures")
-        ),
-        count: failures.len() as u64,
+        title: format!("{}: {what}", plural(count, "failed start", "failed starts")),
+        count,
         request: None,
-        pids: failures.iter().filter_map(|e| e.pid).collect(),
-        first_seen: failures.iter().filter_map(|e| e.time).min(),
-        last_seen: failures.iter().filter_map(|e| e.time).max(),
+        pids: failures.iter().filter_map(|(e, _)| e.pid).collect(),
+        first_seen: failures.iter().filter_map(|(e, _)| e.time).min(),
+        last_seen: failures.iter().filter_map(|(e, _)| e.time).max(),
         reason: "the application raised while loading; no request can be served".into(),
         evidence: failures
             .iter()
             .take(EVIDENCE_PER_FINDING)
-            .map(|e| line_evidence(e))
+            .map(|(e, _)| line_evidence(e))
             .collect(),
         advice: "Run the app's import by hand (`python -c 'import yourproject.wsgi'`) or start \
-                 Gunicorn with --preload --log-level debug to see the exception; fix the import \
+                 Gunicorn with --preload --log-level debug to see the exception (\"App failed \
+                 to load\" prints it on Gunicorn's stderr, not in the error log); fix the import \
                  or configuration error it names."
             .into(),
     })

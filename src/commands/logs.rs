@@ -1,60 +1,51 @@
 //! `wtdiag logs`: Gunicorn error logs (+ app logs) → incidents → findings.
 
-use std::collections::BTreeMap;
-
 use anyhow::Result;
 
 use crate::analyze::applog_join::AppLogJoin;
-use crate::analyze::timeline::Timeline;
+use crate::analyze::pg_join::PgJoin;
+use crate::analyze::timeline::{Timeline, TimelineResult};
 use crate::analyze::{incident, worker_findings};
 use crate::cli::LogsArgs;
 use crate::commands::{Window, check_stdin_once, progress_for};
 use crate::input;
 use crate::parse::applog;
-use crate::parse::gunicorn::GunicornLog;
+use crate::parse::gunicorn::{self, GunicornLog};
+use crate::parse::pg::{PgEvent, PgLogReader};
 use crate::parse::skips::Skips;
-use crate::report::{CommandName, Event, InputSummary, Report, Warning};
+use crate::report::{CommandName, InputSummary, Report, Warning};
 
 pub fn run(args: &LogsArgs) -> Result<Report> {
     check_stdin_once(args.files.iter().chain(&args.app_log).chain(&args.pg_log))?;
     let window = Window::from_args(&args.window)?;
     let mut report = Report::new(CommandName::Logs);
-    let mut timeline = Timeline::default();
+    let mut timeline = Timeline::new(window);
     let mut versions: Vec<String> = Vec::new();
 
+    // Rotated logs given in any order are read oldest first, so incidents that straddle two
+    // files (a timeout at the end of one, its kill at the start of the next) come together.
+    let mut opened = Vec::new();
     for path in &args.files {
-        let opened = input::open(path, progress_for(path, &args.output))?;
+        let input = input::open(path, progress_for(path, &args.output))?;
+        opened.push((gunicorn::first_record_time(input.head()), input));
+    }
+    opened.sort_by_key(|(first, _)| *first);
+
+    for (_, opened) in opened {
+        let path = opened.path.clone();
         let compressed = opened.compressed;
-        let mut log = GunicornLog::new(path);
+        let mut log = GunicornLog::new(&path);
         let mut sink = |event| timeline.push(event);
         let counts = opened.for_each_line(|line| log.push(line, &mut sink))?;
         let parsed = log.finish(&mut sink);
-        if counts.lines == 0 {
-            report.warnings.push(Warning {
-                code: "empty_input",
-                message: format!("{path} is empty"),
-                advice: "Check that this is the file Gunicorn writes (--error-logfile), and that \
-                         the log was not just rotated."
-                    .into(),
-            });
-        } else if parsed.records == 0 {
-            report.warnings.push(Warning {
-                code: "not_gunicorn_log",
-                message: format!(
-                    "{path}: none of its {} lines is a Gunicorn error-log record \
-                     ('[time] [pid] [LEVEL] message')",
-                    counts.lines
-                ),
-                advice: "Give the error log (--error-logfile, or the service's journal); an \
-                         access log or an application log goes to --app-log."
-                    .into(),
-            });
-        }
+        report
+            .warnings
+            .extend(input_warning(&path, counts, parsed.records));
         if let Some(v) = parsed.version {
             versions.push(v);
         }
         report.inputs.push(summary(
-            path,
+            &path,
             "gunicorn",
             compressed,
             counts,
@@ -63,19 +54,12 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         ));
     }
 
-    // Several files (rotated logs) merge into one timeline.
-    timeline.sort();
-    let Timeline {
+    let TimelineResult {
         mut events,
         counts,
         omitted,
-        ..
-    } = timeline;
-    let listed = events.len();
-    events.retain(|e| window.contains(e.time));
-    let outside_window = listed != events.len();
-
-    let mut incidents = incident::build(&events);
+        mut incidents,
+    } = timeline.finish();
 
     for path in &args.app_log {
         let opened = input::open(path, progress_for(path, &args.output))?;
@@ -100,25 +84,90 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         ));
     }
 
+    for path in &args.pg_log {
+        let opened = input::open(path, progress_for(path, &args.output))?;
+        let compressed = opened.compressed;
+        let mut join = PgJoin::new(&incidents);
+        let mut reader = PgLogReader::new(None);
+        let mut sink = |e: &PgEvent<'_>| join.push(path, e);
+        let counts = opened.for_each_line(|line| reader.push(line, &mut sink))?;
+        let read = reader.finish(&mut sink);
+        let ambiguous = join.finish(&mut incidents);
+        if !ambiguous.is_empty() {
+            let cases: Vec<String> = ambiguous
+                .iter()
+                .map(|(what, pids)| format!("{what} fits workers {pids:?}"))
+                .collect();
+            report.warnings.push(Warning {
+                code: "pg_ambiguous",
+                message: format!(
+                    "the PostgreSQL log cannot tell which worker waited on what, because they \
+                     timed out or were killed in the same second: {}",
+                    cases.join("; ")
+                ),
+                advice: "Log request start/end with the worker pid (--app-log), or sample the \
+                         next occurrence with `wtdiag live --pg DSN`, which asks PostgreSQL \
+                         directly."
+                    .into(),
+            });
+        }
+        let format = read.format.map_or("unknown", |f| f.name());
+        if read.format.is_none() && counts.lines > 0 {
+            report.warnings.push(Warning {
+                code: "not_postgres_log",
+                message: format!("{path}: no line is a PostgreSQL log line"),
+                advice: "Give the server log (stderr with any log_line_prefix, csvlog, jsonlog \
+                         or syslog); `wtdiag pg --prefix` shows how a custom prefix is read."
+                    .into(),
+            });
+        }
+        report.inputs.push(summary(
+            path,
+            format,
+            compressed,
+            counts,
+            read.skips,
+            read.lossy_lines,
+        ));
+    }
+
     incident::annotate(&mut events, &incidents);
-    report.findings = worker_findings::findings(&events, &incidents);
+    report.findings = worker_findings::findings(&incidents);
     report
         .findings
         .extend(worker_findings::boot_failure_finding(&events));
     report
         .warnings
         .extend(warnings(&incidents, &versions, args));
-    // With a window, the counts are of the events inside it (the omitted routine events
-    // cannot be placed in time, so they are not counted then).
-    report.summary = if outside_window || window.since.is_some() || window.until.is_some() {
-        count_kinds(&events)
-    } else {
-        counts
-    };
+    report.summary = counts;
     report.events_omitted = omitted;
     report.events = events;
     report.rank_findings();
     Ok(report)
+}
+
+/// A note when an input is empty or holds no Gunicorn record at all.
+fn input_warning(path: &str, counts: input::LineCounts, records: u64) -> Option<Warning> {
+    if counts.lines == 0 {
+        return Some(Warning {
+            code: "empty_input",
+            message: format!("{path} is empty"),
+            advice: "Check that this is the file Gunicorn writes (--error-logfile), and that the \
+                     log was not just rotated."
+                .into(),
+        });
+    }
+    (records == 0).then(|| Warning {
+        code: "not_gunicorn_log",
+        message: format!(
+            "{path}: none of its {} lines is a Gunicorn error-log record \
+             ('[time] [pid] [LEVEL] message')",
+            counts.lines
+        ),
+        advice: "Give the error log (--error-logfile, or the service's journal); an access log \
+                 or an application log goes to --app-log."
+            .into(),
+    })
 }
 
 fn summary(
@@ -139,14 +188,6 @@ fn summary(
         skipped: skips.into_summary(),
         lossy_lines,
     }
-}
-
-pub fn count_kinds(events: &[Event]) -> BTreeMap<&'static str, u64> {
-    let mut counts = BTreeMap::new();
-    for e in events {
-        *counts.entry(e.detail.kind()).or_insert(0) += 1;
-    }
-    counts
 }
 
 fn warnings(
@@ -180,16 +221,23 @@ fn warnings(
         .iter()
         .filter(|i| i.basis == Basis::Escalation)
         .count();
-    if escalations > 0 && args.pg_log.is_empty() {
+    if escalations > 0 {
+        let advice = if args.pg_log.is_empty() {
+            "Give the PostgreSQL log of the same period (--pg-log) to tell a lock wait from a \
+             slow statement, or sample the next one with `wtdiag live`."
+        } else {
+            "The PostgreSQL log shows no lock wait, long statement or lost client at those \
+             times: the stall was outside the database (a C extension, OpenSSL, a regex), or the \
+             server does not log it (set log_lock_waits = on, log_min_duration_statement, and \
+             client_connection_check_interval = '1s'). Sample the next one with `wtdiag live`."
+        };
         out.push(Warning {
             code: "native_stall_unrefined",
             message: format!(
                 "{escalations} worker(s) ignored SIGABRT and were SIGKILLed: they were inside \
                  native code, most often the database driver"
             ),
-            advice: "Give the PostgreSQL log of the same period (--pg-log) to tell a lock wait \
-                     from a slow statement, or sample the next one with `wtdiag live`."
-                .into(),
+            advice: advice.into(),
         });
     }
     out

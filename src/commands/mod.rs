@@ -2,7 +2,9 @@
 //! Nothing here parses a format or decides a cause.
 
 mod generate;
+mod live;
 mod logs;
+mod pg;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -24,8 +26,14 @@ pub fn run(cli: Cli) -> Result<i32> {
             let report = logs::run(&args)?;
             emit(&report, &args.output)
         }
-        Command::Pg(_) => bail!("`wtdiag pg` is not available in this build yet"),
-        Command::Live(_) => bail!("`wtdiag live` is not available in this build yet"),
+        Command::Pg(args) => {
+            let report = pg::run(&args)?;
+            emit(&report, &args.output)
+        }
+        Command::Live(args) => {
+            let report = live::run(&args)?;
+            emit(&report, &args.output)
+        }
         Command::Completions { shell } => {
             generate::completions(shell, &mut io::stdout().lock())?;
             Ok(exit_code::OK)
@@ -98,14 +106,10 @@ fn progress_for(path: &str, args: &OutputArgs) -> Option<ProgressBar> {
     Some(bar)
 }
 
-/// The parsed `--since`/`--until` bounds.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Window {
-    pub since: Option<DateTime<FixedOffset>>,
-    pub until: Option<DateTime<FixedOffset>>,
-}
+pub use crate::analyze::window::Window;
 
 impl Window {
+    /// Reads `--since`/`--until`; a time that does not parse is a usage error.
     pub fn from_args(args: &WindowArgs) -> Result<Window> {
         let parse = |flag: &str, v: &Option<String>| -> Result<Option<DateTime<FixedOffset>>> {
             match v {
@@ -119,11 +123,6 @@ impl Window {
             since: parse("--since", &args.since)?,
             until: parse("--until", &args.until)?,
         })
-    }
-
-    pub fn contains(&self, t: Option<DateTime<FixedOffset>>) -> bool {
-        let Some(t) = t else { return true };
-        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t <= u)
     }
 }
 

@@ -48,6 +48,8 @@ pub struct Input {
     /// As given: a path, or `-` for stdin.
     pub path: String,
     pub compressed: bool,
+    /// The first bytes of text (up to 8 KiB), also still to be read by `for_each_line`.
+    head: Vec<u8>,
     reader: Box<dyn Read>,
 }
 
@@ -98,17 +100,29 @@ pub fn open(path: &str, progress: Option<ProgressBar>) -> Result<Input, InputErr
     Ok(Input {
         path: path.to_string(),
         compressed,
+        head: head.clone(),
         reader: Box::new(Cursor::new(head).chain(text)),
     })
 }
 
 impl Input {
+    /// The first bytes of text (up to 8 KiB), e.g. to tell a format or the first timestamp.
+    pub fn head(&self) -> &[u8] {
+        &self.head
+    }
+
+    /// The (decompressed) text as a plain reader, for a quick look at its first lines.
+    pub fn into_reader(self) -> Box<dyn Read> {
+        self.reader
+    }
+
     /// Streams every line to `each`; see [`for_each_line`].
     pub fn for_each_line(self, each: impl FnMut(Line<'_>)) -> Result<LineCounts, InputError> {
         let Input {
             path,
             compressed,
             reader,
+            ..
         } = self;
         for_each_line(reader, each).map_err(|(e, counts)| {
             if compressed && e.kind() != io::ErrorKind::PermissionDenied {

@@ -95,6 +95,30 @@ fn leading_i32(b: &[u8]) -> Option<i32> {
     }
 }
 
+/// The time of the first Gunicorn record in `head` (the start of a log), to put several logs in
+/// time order before reading them.
+pub fn first_record_time(head: &[u8]) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    head.split(|&b| b == b'\n')
+        .filter_map(header)
+        .find_map(|h| timestamp::parse(&decode(h.timestamp).0))
+}
+
+/// The text of a line after a `docker logs -t` prefix (`2026-11-26T22:49:00.000423456Z `) or a
+/// journald one (`2026-11-26T22:49:00+0000 host gunicorn[6391]: `); the line itself when it has
+/// neither.
+fn strip_line_prefix(line: &[u8]) -> &[u8] {
+    let Some((_, used)) = timestamp::parse_prefix(line) else {
+        return line;
+    };
+    let rest = line[used..].strip_prefix(b" ").unwrap_or(&line[used..]);
+    let window = &rest[..rest.len().min(MAX_PREFIX)];
+    match memmem::find(window, b"]: ") {
+        // `host ident[pid]: ` has exactly one space before the ident.
+        Some(at) if window[..at].iter().filter(|&&b| b == b' ').count() == 1 => &rest[at + 3..],
+        _ => rest,
+    }
+}
+
 /// Linux signal numbers to names, for 20.x's `terminated due to signal N`.
 pub fn signal_name(n: u32) -> String {
     let name = match n {
@@ -132,6 +156,9 @@ pub struct GunicornLog {
     pending: Option<PendingTraceback>,
     /// (pid, code, line) of the last `exited with code` record, to count 21–23's double line once.
     last_exit: Option<(u32, i32, u64)>,
+    /// Set once a record was seen behind a prefix (docker, journald): continuation lines then
+    /// carry the same prefix, which is stripped before reading them.
+    prefixed: bool,
 }
 
 /// What one log gave besides its events.
@@ -153,6 +180,7 @@ impl GunicornLog {
             records: 0,
             pending: None,
             last_exit: None,
+            prefixed: false,
         }
     }
 
@@ -167,6 +195,7 @@ impl GunicornLog {
             return;
         };
         self.records += 1;
+        self.prefixed |= line.bytes.first() != Some(&b'[');
         self.finish_traceback(sink);
         let Some(detail) = self.classify(&h, line.number) else {
             return;
@@ -252,6 +281,17 @@ impl GunicornLog {
             }
             return None;
         }
+        if let Some(rest) = m.strip_prefix(b"Dirty worker (pid:") {
+            // 25.0+: the dirty arbiter's `Dirty worker (pid:N) killed by signal S`.
+            let pid = leading_u32(rest)?;
+            let at = memmem::find(rest, b"killed by signal ")?;
+            let sig = decode(&rest[at + b"killed by signal ".len()..])
+                .0
+                .trim()
+                .to_string();
+            let signal = sig.parse().map(signal_name).unwrap_or(sig);
+            return Some((Some(pid), killed(signal)));
+        }
         if let Some(rest) = m.strip_prefix(b"Worker with pid ") {
             let pid = leading_u32(rest)?;
             let at = memmem::find(rest, b"due to signal ")?;
@@ -308,10 +348,12 @@ impl GunicornLog {
                 .record("traceback longer than 20000 lines", line.number);
             return;
         }
-        if std::str::from_utf8(line.bytes).is_err() {
-            self.lossy_lines += 1;
-        }
-        p.builder.push_bytes(line.bytes);
+        let text = if self.prefixed {
+            strip_line_prefix(line.bytes)
+        } else {
+            line.bytes
+        };
+        p.builder.push_bytes(text);
     }
 
     fn finish_traceback(&mut self, sink: &mut impl FnMut(Event)) {
@@ -321,7 +363,8 @@ impl GunicornLog {
         else {
             return;
         };
-        let text = builder.into_text();
+        let (text, lossy) = builder.into_text();
+        self.lossy_lines += lossy;
         match &mut event.detail {
             // Read lazily by analysis (`traceback::parse`), which keeps only what it needs.
             EventDetail::RequestAbort { traceback, .. } => *traceback = text,
@@ -409,6 +452,24 @@ mod tests {
         );
         assert_eq!(log.events.len(), 1);
         assert_eq!(log.events[0].pid, Some(9));
+    }
+
+    #[test]
+    fn dirty_worker_wordings() {
+        let log = parse(
+            "[2026-11-26 22:32:47 +0000] [8] [CRITICAL] DIRTY WORKER TIMEOUT (pid:31)\n\
+             [2026-11-26 22:32:48 +0000] [8] [WARNING] Dirty worker (pid:31) killed by signal 9",
+        );
+        assert_eq!(log.events.len(), 2);
+        assert!(matches!(
+            log.events[0].detail,
+            EventDetail::WorkerTimeout { dirty: true, .. }
+        ));
+        assert_eq!(log.events[0].pid, Some(31));
+        match &log.events[1].detail {
+            EventDetail::WorkerKilled { signal, .. } => assert_eq!(signal, "SIGKILL"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

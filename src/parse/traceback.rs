@@ -55,11 +55,15 @@ impl TracebackBuilder {
         self.text.push(b'\n');
     }
 
-    /// The collected text (invalid UTF-8 replaced).
-    pub fn into_text(self) -> String {
+    /// The collected text, and how many of its lines had invalid UTF-8 (replaced by U+FFFD).
+    pub fn into_text(self) -> (String, u64) {
         match String::from_utf8(self.text) {
-            Ok(s) => s,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            Ok(s) => (s, 0),
+            Err(e) => {
+                let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                let lossy = text.lines().filter(|l| l.contains('\u{FFFD}')).count();
+                (text, lossy as u64)
+            }
         }
     }
 }
@@ -170,7 +174,8 @@ mod tests {
             b.push_bytes(format!("  File \"/app/f{i}.py\", line {i}, in f{i}").as_bytes());
         }
         b.push_bytes(b"RecursionError: deep");
-        let text = b.into_text();
+        let (text, lossy) = b.into_text();
+        assert_eq!(lossy, 0);
         assert!(text.len() <= MAX_TEXT);
         let tb = parse(&text).unwrap();
         assert_eq!(tb.frames[0].function, "f0");

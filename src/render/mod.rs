@@ -16,7 +16,8 @@ pub enum Format {
     Json,
 }
 
-/// Renders `report` in `format`. `width` is the terminal width for tables (None: 120 columns).
+/// Renders `report` in `format`. `width` is the terminal width tables wrap to (None: no
+/// wrapping).
 pub fn render(
     report: &Report,
     format: Format,
@@ -24,7 +25,7 @@ pub fn render(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     match format {
-        Format::Table => table::render(report, width.unwrap_or(120), out),
+        Format::Table => table::render(report, width, out),
         Format::Json => json::render(report, out),
     }
 }

@@ -6,12 +6,12 @@ use std::io::{self, Write};
 
 use comfy_table::{ContentArrangement, Table, presets};
 
-use crate::report::{Finding, Report, WorkerState};
+use crate::report::{Finding, Report, StatementSummary, WorkerState};
 
 /// Evidence lines shown per finding in the table (JSON has them all).
 const EVIDENCE_ROWS: usize = 6;
 
-pub fn render(report: &Report, width: u16, out: &mut dyn Write) -> io::Result<()> {
+pub fn render(report: &Report, width: Option<u16>, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{}", headline(report))?;
     if let Some(workers) = &report.workers {
         writeln!(out)?;
@@ -27,6 +27,13 @@ pub fn render(report: &Report, width: u16, out: &mut dyn Write) -> io::Result<()
     } else {
         writeln!(out, "Root causes, most important first")?;
         writeln!(out, "{}", findings_table(&report.findings, width))?;
+    }
+    if let Some(pg) = &report.pg
+        && !pg.statements.is_empty()
+    {
+        writeln!(out)?;
+        writeln!(out, "Top statements by total time (per fingerprint)")?;
+        writeln!(out, "{}", statements_table(&pg.statements, width))?;
     }
     for w in &report.warnings {
         writeln!(out)?;
@@ -61,6 +68,10 @@ fn headline(report: &Report) -> String {
     if skipped > 0 {
         s.push_str(&format!(" ({skipped} skipped)"));
     }
+    if report.workers.is_some() {
+        // `live` reads processes, not files.
+        s = "wtdiag live: sampled with py-spy".to_string();
+    }
     let counts: Vec<String> = report
         .summary
         .iter()
@@ -74,15 +85,21 @@ fn headline(report: &Report) -> String {
     s
 }
 
-fn new_table(width: u16) -> Table {
+/// A table that wraps to `width` columns, or never wraps (output to a file or a pipe, where
+/// long lines stay greppable).
+fn new_table(width: Option<u16>) -> Table {
     let mut t = Table::new();
-    t.load_style(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(width);
+    t.load_style(presets::UTF8_FULL_CONDENSED);
+    match width {
+        Some(w) => t
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(w),
+        None => t.set_content_arrangement(ContentArrangement::Disabled),
+    };
     t
 }
 
-fn findings_table(findings: &[Finding], width: u16) -> Table {
+fn findings_table(findings: &[Finding], width: Option<u16>) -> Table {
     let mut t = new_table(width);
     t.set_header(vec!["#", "Severity", "Cause", "Count", "Finding"]);
     for f in findings {
@@ -115,7 +132,7 @@ fn findings_table(findings: &[Finding], width: u16) -> Table {
     t
 }
 
-fn workers_table(workers: &[WorkerState], width: u16) -> Table {
+fn workers_table(workers: &[WorkerState], width: Option<u16>) -> Table {
     let mut t = new_table(width);
     t.set_header(vec![
         "PID",
@@ -139,6 +156,30 @@ fn workers_table(workers: &[WorkerState], width: u16) -> Table {
                 .unwrap_or_else(|| "-".into()),
             w.rss_bytes.map(mib).unwrap_or_else(|| "-".into()),
             w.swap_bytes.map(mib).unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    t
+}
+
+/// `wtdiag pg`: the statement shapes that took the most time.
+fn statements_table(statements: &[StatementSummary], width: Option<u16>) -> Table {
+    let mut t = new_table(width);
+    t.set_header(vec!["Count", "Total", "Mean", "p95", "Max", "Statement"]);
+    let ms = |v: f64| {
+        if v >= 1000.0 {
+            format!("{:.2} s", v / 1000.0)
+        } else {
+            format!("{v:.1} ms")
+        }
+    };
+    for s in statements {
+        t.add_row(vec![
+            s.count.to_string(),
+            ms(s.total_ms),
+            ms(s.mean_ms),
+            ms(s.p95_ms),
+            ms(s.max_ms),
+            s.normalized.chars().take(300).collect(),
         ]);
     }
     t

@@ -33,7 +33,7 @@ pub struct Event {
 }
 
 /// One frame of a Python stack, innermost last.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Frame {
     pub file: String,
     pub line: u32,
@@ -56,7 +56,7 @@ impl Frame {
 
 /// What a worker incident is attributed to. One value is shared (`Arc`) by the timeout, abort
 /// and kill events of an incident; in JSON its fields sit in each event.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct Attribution {
     pub cause: Cause,
     /// One sentence: why this cause.
@@ -67,6 +67,8 @@ pub struct Attribution {
     pub stuck_frame: Option<Frame>,
     /// The innermost frame of the application: the line to change.
     pub call_site: Option<Frame>,
+    /// The view that served the request (the first application frame under Django's handler).
+    pub view: Option<Frame>,
 }
 
 /// One process's part in a PostgreSQL deadlock report.
@@ -120,32 +122,57 @@ pub enum EventDetail {
     /// A statement's duration line from PostgreSQL.
     Statement {
         duration_ms: f64,
+        /// 16 hex digits identifying the statement's shape (see `normalized`).
         fingerprint: String,
         query: String,
+        /// The query with literals, parameters and value lists replaced by `?`/`(...)`.
+        normalized: String,
+        /// `statement`, `execute`, `parse`, `bind`, `plan` (auto_explain), `duration`
+        /// (log_duration) or `fastpath`.
+        phase: &'static str,
+        /// The prepared statement (and portal) of `execute`/`parse`/`bind`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        prepared: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         parameters: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         database: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         user: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        application: Option<String>,
     },
     /// A PostgreSQL lock wait line: waiting, acquired, deadlock detected, avoided, failed.
     LockWait {
+        /// `waiting`, `acquired`, `deadlock_detected`, `avoided` or `failed`.
         state: String,
+        /// The lock mode: `ShareLock`, `AccessExclusiveLock`, ...
         lock: String,
+        /// `transaction 779`, `tuple (0,1) of relation 16413 of database 16385`, ...
         object: String,
         wait_ms: f64,
+        /// The processes holding the lock.
         blocked_by: Vec<u32>,
         wait_queue: Vec<u32>,
         statement: Option<String>,
+        /// The table, when the CONTEXT line names it (`while updating tuple (0,1) in relation
+        /// "app_order"`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        relation: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        context: Option<String>,
     },
     /// `ERROR:  deadlock detected`.
     Deadlock {
         processes: Vec<DeadlockProcess>,
+        /// Tables named by the CONTEXT line, and the relation OIDs of the lock objects.
         relations: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        context: Option<String>,
     },
     /// `canceling statement due to statement timeout | lock timeout | user request`.
     Cancel {
+        /// `statement_timeout`, `lock_timeout`, `user_request` or `recovery_conflict`.
         reason: String,
         statement: Option<String>,
     },
@@ -155,11 +182,14 @@ pub enum EventDetail {
         path: String,
         statement: Option<String>,
     },
-    /// Any other ERROR/FATAL/PANIC, by SQLSTATE when the log carries it.
+    /// Any other ERROR/FATAL/PANIC, by SQLSTATE when the log carries it (or the wording is a
+    /// common one).
     Error {
         severity: String,
         sqlstate: Option<String>,
         message: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
         statement: Option<String>,
     },
 }
@@ -184,4 +214,3 @@ impl EventDetail {
         }
     }
 }
-

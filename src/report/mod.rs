@@ -3,6 +3,7 @@
 
 mod cause;
 mod event;
+mod pg;
 mod severity;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use serde::Serialize;
 
 pub use cause::Cause;
 pub use event::{Attribution, DeadlockProcess, Event, EventDetail, Frame, Source};
+pub use pg::{BurstSummary, PgInput, PgSummary, StatementSummary};
 pub use severity::{Confidence, Severity};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -47,6 +49,9 @@ pub struct Report {
     /// `live` only: one entry per sampled worker.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workers: Option<Vec<WorkerState>>,
+    /// `pg` only: statement statistics, N+1 bursts, how each input was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg: Option<PgSummary>,
 }
 
 impl Report {
@@ -62,6 +67,7 @@ impl Report {
             findings: Vec::new(),
             warnings: Vec::new(),
             workers: None,
+            pg: None,
         }
     }
 
@@ -184,4 +190,25 @@ pub struct WorkerState {
     pub seconds_left: Option<f64>,
     pub rss_bytes: Option<u64>,
     pub swap_bytes: Option<u64>,
+    /// How long the worker's current request has run (its heartbeat's age); null when idle or
+    /// unknown.
+    pub busy_seconds: Option<f64>,
+    /// py-spy samples taken of the worker.
+    pub samples: usize,
+    /// The innermost frames most often sampled while busy, most frequent first.
+    pub hot_frames: Vec<SampledFrame>,
+    /// Major page faults (disk reads: swap-ins, evicted code) per second while sampled.
+    pub major_faults_per_second: Option<f64>,
+    /// True when the worker exited while it was sampled (its samples up to then are used).
+    pub exited: bool,
+}
+
+/// `live`: a frame and how often it was sampled.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampledFrame {
+    /// `socket.py:706 in SocketIO.readinto`
+    pub frame: String,
+    pub samples: usize,
+    /// Fraction of the busy samples, 0 to 1.
+    pub share: f64,
 }

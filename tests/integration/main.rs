@@ -2,5 +2,9 @@
 //! on fixtures made by real software and checks what a user sees: table text, JSON fields,
 //! exit codes.
 
+mod bad_input;
 mod common;
 mod generated;
+mod live;
+mod logs;
+mod pg;

@@ -1,0 +1,1158 @@
+//! Live samples → what each worker is doing now, in the cause vocabulary: its state (idle, busy,
+//! stuck), the longest time it stayed in one stack, the application call site, the seconds left
+//! before the master's timeout kills it, and findings grouped by cause and call site.
+//!
+//! Each sampled stack is named by [`stack::classify`], the same reading `wtdiag logs` gives an
+//! abort traceback. Across samples this module adds what one stack cannot show: whether the
+//! worker is blocked (py-spy's `active` flag) or computing, whether the same stack persists (a
+//! wait) or changes (a loop), and lazy loads repeated across samples (N+1). PostgreSQL's view of
+//! the worker's backend (`--pg`) tells a lock wait from a slow statement.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::analyze::stack::{self, Origin, StackVerdict};
+use crate::live::dump::ThreadStack;
+use crate::live::pg_activity::{Backend, BackendActivity};
+use crate::live::profile::{self, ThreadPoint};
+use crate::live::sampler::Sample;
+use crate::report::{
+    Cause, Confidence, Evidence, Finding, Frame, SampledFrame, Severity, WorkerState,
+};
+
+/// Innermost frames listed per worker.
+const HOT_FRAMES: usize = 3;
+/// Major faults per second from which a worker with pages in swap is thrashing.
+const THRASHING_FAULTS_PER_SECOND: f64 = 50.0;
+/// RSS growth during sampling that is a memory problem in itself: at least this much...
+const GROWTH_MIN_BYTES: i64 = 100 << 20;
+/// ...at least this fast.
+const GROWTH_MIN_BYTES_PER_SECOND: f64 = (20 << 20) as f64;
+/// Workers listed as evidence per finding.
+const EVIDENCE_WORKERS: usize = 4;
+
+/// What the worker is doing, by its stacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activity {
+    /// In Gunicorn's accept loop (or only in background threads).
+    Idle,
+    /// Serving a request, its stack changing.
+    Busy,
+    /// Serving a request, in the same stack for at least the stuck threshold.
+    Stuck,
+    /// No sample could be taken.
+    Unsampled,
+}
+
+impl Activity {
+    fn name(self) -> &'static str {
+        match self {
+            Activity::Idle => "idle",
+            Activity::Busy => "busy",
+            Activity::Stuck => "stuck",
+            Activity::Unsampled => "unsampled",
+        }
+    }
+}
+
+/// What a worker's stacks say, before anything else is looked up.
+#[derive(Debug, Clone)]
+pub struct StackReading {
+    pub activity: Activity,
+    /// The thread serving the request.
+    pub thread_id: Option<u64>,
+    pub samples: usize,
+    /// Samples of the current request (the trailing run of busy samples).
+    pub busy_samples: usize,
+    /// The longest time the request's thread stayed in one stack.
+    pub stuck_seconds: f64,
+    pub cause: Option<Cause>,
+    pub confidence: Confidence,
+    pub reason: String,
+    /// The application line to change.
+    pub call_site: Option<Frame>,
+    /// The view function of the request (the first application frame under Django's handler).
+    pub view: Option<Frame>,
+    /// Where the thread was, innermost.
+    pub stuck_frame: Option<Frame>,
+    pub hot_frames: Vec<SampledFrame>,
+    /// Blocked in the database driver: PostgreSQL can say on what.
+    pub waits_on_database: bool,
+    /// When the request's samples start and end (seconds since sampling began).
+    pub busy_from: f64,
+    pub busy_to: f64,
+}
+
+fn method(function: &str) -> &str {
+    function.rsplit('.').next().unwrap_or(function)
+}
+
+fn is_gunicorn(f: &Frame) -> bool {
+    stack::origin(&f.file) == Origin::Package("gunicorn")
+}
+
+/// True when the thread is inside a request: under Gunicorn's request handler, or (another
+/// server) in application code.
+fn is_serving(frames: &[Frame]) -> bool {
+    let mut any_gunicorn = false;
+    for f in frames {
+        if is_gunicorn(f) {
+            any_gunicorn = true;
+            if matches!(method(&f.function), "handle_request" | "handle") {
+                return true;
+            }
+        }
+    }
+    !any_gunicorn && frames.iter().any(|f| stack::origin(&f.file) == Origin::App)
+}
+
+struct PointReading<'a> {
+    point: ThreadPoint<'a>,
+    serving: bool,
+    verdict: Option<StackVerdict>,
+}
+
+fn read_point(point: ThreadPoint<'_>) -> PointReading<'_> {
+    let serving = is_serving(&point.stack.frames);
+    PointReading {
+        point,
+        serving,
+        verdict: serving.then(|| stack::classify(&point.stack.frames)),
+    }
+}
+
+/// `wtapp/views.py:30 in upstream_api_view`: the last two path components, so a Django app's
+/// name stays in sight.
+pub fn site(f: &Frame) -> String {
+    let mut parts = f.file.rsplit('/');
+    let file = parts.next().unwrap_or(&f.file);
+    let path = match parts.next() {
+        Some(dir) if !dir.is_empty() && stack::origin(&f.file) == Origin::App => {
+            format!("{dir}/{file}")
+        }
+        _ => file.to_string(),
+    };
+    format!("{path}:{} in {}", f.line, f.function)
+}
+
+fn share(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// Reads a worker's samples. `stuck_min` is the streak from which a request counts as stuck.
+pub fn read_stacks(samples: &[Sample], stuck_min: f64) -> StackReading {
+    let idle = |activity, thread_id| StackReading {
+        activity,
+        thread_id,
+        samples: samples.len(),
+        busy_samples: 0,
+        stuck_seconds: 0.0,
+        cause: None,
+        confidence: Confidence::High,
+        reason: String::new(),
+        call_site: None,
+        view: None,
+        stuck_frame: None,
+        hot_frames: Vec::new(),
+        waits_on_database: false,
+        busy_from: 0.0,
+        busy_to: 0.0,
+    };
+    if samples.is_empty() {
+        return idle(Activity::Unsampled, None);
+    }
+    // The request thread: the one busy at the end, with the longest busy run, then most busy.
+    let timelines = profile::threads(samples);
+    let mut best: Option<(usize, usize, usize, u64, Vec<PointReading<'_>>)> = None;
+    for t in &timelines {
+        let readings: Vec<PointReading<'_>> = t.points.iter().copied().map(read_point).collect();
+        let trailing = readings.iter().rev().take_while(|r| r.serving).count();
+        let total = readings.iter().filter(|r| r.serving).count();
+        let busy_now = usize::from(trailing > 0);
+        let better = best
+            .as_ref()
+            .is_none_or(|b| (busy_now, trailing, total) > (b.0, b.1, b.2));
+        if better {
+            best = Some((busy_now, trailing, total, t.thread_id, readings));
+        }
+    }
+    let Some((_, trailing, _, thread_id, readings)) = best else {
+        return idle(Activity::Idle, None);
+    };
+    if trailing == 0 {
+        return idle(Activity::Idle, Some(thread_id));
+    }
+    let run = &readings[readings.len() - trailing..];
+    read_request(run, samples.len(), thread_id, stuck_min)
+}
+
+/// The cause of one request from its run of busy samples.
+fn read_request(
+    run: &[PointReading<'_>],
+    samples: usize,
+    thread_id: u64,
+    stuck_min: f64,
+) -> StackReading {
+    let points: Vec<ThreadPoint<'_>> = run.iter().map(|r| r.point).collect();
+    let verdicts: Vec<&StackVerdict> = run.iter().filter_map(|r| r.verdict.as_ref()).collect();
+    let n = verdicts.len();
+    let streaks = profile::streaks(&points);
+    let longest = profile::longest(&streaks).map(|s| s.seconds).unwrap_or(0.0);
+    let current = *streaks.last().expect("a run has a streak");
+    let last = verdicts[n - 1];
+    let current_points = &run[current.first..=current.last];
+    let current_blocked = current_points.iter().all(|r| !r.point.stack.active);
+    let stuck_now = current.seconds >= stuck_min;
+    let is_db = |v: &StackVerdict| matches!(v.cause, Cause::SlowQuery | Cause::NPlusOne);
+    let lazy = verdicts
+        .iter()
+        .filter(|v| v.cause == Cause::NPlusOne)
+        .count();
+    let db_points: Vec<usize> = (0..n).filter(|i| is_db(verdicts[*i])).collect();
+    // Separate visits to the database: runs of database samples broken by a change of stack.
+    let db_visits = streaks
+        .iter()
+        .filter(|s| (s.first..=s.last).any(|i| db_points.contains(&i)))
+        .count();
+    let db_sites: Vec<Option<String>> = db_points
+        .iter()
+        .map(|i| verdicts[*i].call_site.as_ref().map(site))
+        .collect();
+    let one_db_site = db_sites.windows(2).all(|w| w[0] == w[1]);
+
+    let mut reading = StackReading {
+        activity: if longest >= stuck_min {
+            Activity::Stuck
+        } else {
+            Activity::Busy
+        },
+        thread_id: Some(thread_id),
+        samples,
+        busy_samples: n,
+        stuck_seconds: longest,
+        cause: None,
+        confidence: Confidence::Medium,
+        reason: String::new(),
+        call_site: last.call_site.clone(),
+        view: last.view.clone(),
+        stuck_frame: last.stuck_frame.clone(),
+        hot_frames: hot_frames(run.iter().map(|r| r.point.stack)),
+        waits_on_database: false,
+        busy_from: points[0].at,
+        busy_to: points[n - 1].at,
+    };
+    let samples_of = |k: usize| format!("{k} of {n} samples");
+
+    if is_db(last) && current_blocked && stuck_now {
+        // One statement the thread is blocked on: a lock or a slow query, even inside a lazy load.
+        reading.cause = Some(Cause::SlowQuery);
+        reading.confidence = Confidence::Low;
+        reading.waits_on_database = true;
+        let inside = if last.cause == Cause::NPlusOne {
+            " (inside a lazy related-object load)"
+        } else {
+            ""
+        };
+        reading.reason = format!(
+            "blocked for {:.1} s in one database call{inside}, the same stack in {}: \
+             the worker waits for PostgreSQL to answer",
+            current.seconds,
+            samples_of(current.points())
+        );
+        return reading;
+    }
+    if lazy >= 2 || (n >= 3 && db_points.len() >= 3 && db_visits >= 2 && one_db_site) {
+        let lazy_verdict = verdicts
+            .iter()
+            .rev()
+            .find(|v| v.cause == Cause::NPlusOne)
+            .or_else(|| db_points.last().map(|i| &verdicts[*i]))
+            .copied()
+            .unwrap_or(last);
+        reading.cause = Some(Cause::NPlusOne);
+        // Each query of the loop has the same stack, so samples look alike; the worker is
+        // making progress, not stuck.
+        reading.activity = Activity::Busy;
+        reading.call_site = lazy_verdict.call_site.clone();
+        reading.view = lazy_verdict.view.clone();
+        reading.confidence = if lazy >= 3 {
+            Confidence::High
+        } else {
+            Confidence::Medium
+        };
+        reading.reason = if lazy >= 2 {
+            format!(
+                "lazy related-object loads (related_descriptors __get__) in {}, the stack \
+                 changing between them: one query per row of a loop",
+                samples_of(lazy)
+            )
+        } else {
+            format!(
+                "{} separate database calls from the same line in {}: a query per iteration \
+                 of a loop",
+                db_visits,
+                samples_of(db_points.len())
+            )
+        };
+        return reading;
+    }
+
+    // The stack it is stuck in now, else the most frequent cause (ties: the latest).
+    let dominant: &StackVerdict = if stuck_now {
+        last
+    } else {
+        let mut counts: BTreeMap<Cause, (usize, usize)> = BTreeMap::new();
+        for (i, v) in verdicts.iter().enumerate() {
+            let e = counts.entry(v.cause).or_default();
+            e.0 += 1;
+            e.1 = i;
+        }
+        let (_, (_, at)) = counts
+            .iter()
+            .max_by_key(|(_, (count, latest))| (*count, *latest))
+            .expect("a run has verdicts");
+        verdicts[*at]
+    };
+    let with_cause: Vec<usize> = (0..n)
+        .filter(|i| verdicts[*i].cause == dominant.cause)
+        .collect();
+    let active = with_cause
+        .iter()
+        .filter(|i| run[**i].point.stack.active)
+        .count();
+    let active_share = share(active, with_cause.len());
+    let cause_share = share(with_cause.len(), n);
+    reading.call_site = dominant.call_site.clone();
+    reading.view = dominant.view.clone();
+    reading.stuck_frame = dominant.stuck_frame.clone();
+    reading.reason = format!("{} ({})", dominant.reason, samples_of(with_cause.len()));
+    match dominant.cause {
+        Cause::MissingApiTimeout => {
+            reading.cause = Some(Cause::MissingApiTimeout);
+            reading.confidence = if cause_share >= 0.6 && active_share <= 0.2 {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            };
+        }
+        Cause::SlowQuery | Cause::LockWait => {
+            reading.cause = Some(Cause::SlowQuery);
+            reading.confidence = Confidence::Low;
+            reading.waits_on_database = active_share < 0.5;
+        }
+        Cause::CpuBound if active_share >= 0.5 => {
+            reading.cause = Some(Cause::CpuBound);
+            reading.confidence = if active_share >= 0.8 && cause_share >= 0.6 {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            };
+            reading.reason = format!(
+                "{} ({}, the thread running in {:.0}% of them)",
+                dominant.reason,
+                samples_of(with_cause.len()),
+                active_share * 100.0
+            );
+        }
+        Cause::CpuBound => {
+            reading.cause = Some(Cause::Unknown);
+            reading.confidence = Confidence::Low;
+            reading.reason = format!(
+                "blocked in a C call that does not run Python (time.sleep, a lock, a subprocess, \
+                 I/O outside the HTTP and database libraries wtdiag knows) at {} ({})",
+                dominant
+                    .call_site
+                    .as_ref()
+                    .or(dominant.stuck_frame.as_ref())
+                    .map(site)
+                    .unwrap_or_else(|| "?".into()),
+                samples_of(with_cause.len())
+            );
+        }
+        other => {
+            reading.cause = Some(other);
+            reading.confidence = Confidence::Low;
+        }
+    }
+    reading
+}
+
+/// The innermost frames the request's samples were in, the Gunicorn signal handler skipped.
+fn hot_frames<'a>(stacks: impl Iterator<Item = &'a ThreadStack>) -> Vec<SampledFrame> {
+    let stacks: Vec<&ThreadStack> = stacks.collect();
+    let total = stacks.len();
+    profile::hot_frames(
+        stacks.iter().copied(),
+        |s| {
+            s.frames
+                .iter()
+                .rev()
+                .find(|f| !(is_gunicorn(f) && method(&f.function).starts_with("handle_")))
+                .cloned()
+        },
+        HOT_FRAMES,
+    )
+    .into_iter()
+    .map(|h| SampledFrame {
+        frame: site(&h.frame),
+        samples: h.samples,
+        share: share(h.samples, total),
+    })
+    .collect()
+}
+
+/// Memory readings over the sampling window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MemoryTrend {
+    pub rss_bytes: u64,
+    pub swap_bytes: u64,
+    /// RSS at the last reading minus the first.
+    pub rss_growth_bytes: i64,
+    pub major_faults_per_second: f64,
+    pub seconds: f64,
+}
+
+/// What PostgreSQL said about the worker's backend.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackendLookup {
+    /// No `--pg`, or the worker does not wait on the database.
+    NotAsked,
+    /// `--pg` failed (a warning says why).
+    Failed,
+    /// No backend with the worker's client port (a Unix socket, a pooler or NAT in between).
+    Unmatched,
+    Found(Box<BackendActivity>),
+}
+
+/// One worker, with everything read about it.
+#[derive(Debug, Clone)]
+pub struct WorkerInput {
+    pub pid: u32,
+    pub exited: bool,
+    /// Seconds since the worker's last heartbeat (the start of its current request).
+    pub heartbeat_age: Option<f64>,
+    pub memory: Option<MemoryTrend>,
+    pub backend: BackendLookup,
+}
+
+/// Run-wide facts.
+#[derive(Debug, Clone)]
+pub struct LiveContext {
+    /// The master's timeout in seconds; 0: it never kills; None: unknown.
+    pub timeout: Option<f64>,
+    /// Swap in use on the machine.
+    pub system_swap_used: Option<u64>,
+    pub started_at: DateTime<FixedOffset>,
+}
+
+/// A worker's diagnosis: its row, and what a finding says about it.
+#[derive(Debug, Clone)]
+pub struct WorkerDiagnosis {
+    pub state: WorkerState,
+    pub cause: Option<Cause>,
+    pub confidence: Confidence,
+    pub severity: Severity,
+    pub reason: String,
+    pub site: Option<String>,
+    /// The call site with its line of code, for titles.
+    pub site_with_code: Option<String>,
+    pub evidence: Vec<String>,
+    /// What to do beyond the cause's standard remedy.
+    pub extra_advice: Option<String>,
+    pub first_seen: Option<DateTime<FixedOffset>>,
+    pub last_seen: Option<DateTime<FixedOffset>>,
+    /// Set when the database cause was told by PostgreSQL itself.
+    pub database_confirmed: bool,
+}
+
+pub fn diagnose(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) -> WorkerDiagnosis {
+    let busy = matches!(reading.activity, Activity::Busy | Activity::Stuck);
+    let mut cause = reading.cause.filter(|_| busy);
+    let mut confidence = reading.confidence;
+    let mut reason = reading.reason.clone();
+    let mut evidence = Vec::new();
+    let mut extra_advice = None;
+    let mut database_confirmed = false;
+
+    let busy_seconds = input.heartbeat_age.filter(|_| busy);
+    let seconds_left = match (busy_seconds, ctx.timeout) {
+        (Some(age), Some(t)) if t > 0.0 && !input.exited => Some((t - age).max(0.0)),
+        _ => None,
+    };
+
+    if busy {
+        let frame = reading
+            .stuck_frame
+            .as_ref()
+            .map(site)
+            .unwrap_or_else(|| "?".into());
+        let mut line = format!(
+            "{} {:.1} s in {frame} ({} of {} samples busy)",
+            reading.activity.name(),
+            reading.stuck_seconds,
+            reading.busy_samples,
+            reading.samples
+        );
+        if let Some(age) = busy_seconds {
+            line.push_str(&format!("; request running for {age:.1} s"));
+        }
+        match (seconds_left, ctx.timeout) {
+            (Some(left), Some(t)) => {
+                line.push_str(&format!("; {left:.0} s left of the {t:.0} s timeout"))
+            }
+            (None, Some(0.0)) => line.push_str("; the master's timeout is off (0)"),
+            _ => {}
+        }
+        evidence.push(line);
+        if !reading.hot_frames.is_empty() {
+            let hot: Vec<String> = reading
+                .hot_frames
+                .iter()
+                .map(|h| format!("{:.0}% {}", h.share * 100.0, h.frame))
+                .collect();
+            evidence.push(format!("hottest frames: {}", hot.join(", ")));
+        }
+    }
+
+    if busy && reading.waits_on_database {
+        match &input.backend {
+            BackendLookup::Found(activity) => {
+                let told = database_cause(activity);
+                cause = Some(told.cause);
+                confidence = told.confidence;
+                database_confirmed = told.confirmed;
+                reason = told.reason;
+                evidence.extend(told.evidence);
+                extra_advice = told.advice;
+            }
+            BackendLookup::Unmatched => {
+                reason.push_str(
+                    "; no backend in pg_stat_activity has this worker's client port (a Unix \
+                     socket, PgBouncer or NAT in between), so a lock wait cannot be told from a \
+                     slow statement",
+                );
+                extra_advice = Some(HOW_TO_TELL_LOCK_FROM_SLOW.to_string());
+            }
+            BackendLookup::NotAsked | BackendLookup::Failed => {
+                reason.push_str(
+                    ": a slow statement or a lock wait; without --pg wtdiag cannot tell which",
+                );
+                extra_advice = Some(HOW_TO_TELL_LOCK_FROM_SLOW.to_string());
+            }
+        }
+    }
+
+    let mut thrashing = false;
+    if let Some(m) = input.memory {
+        let swap_in_use = ctx.system_swap_used.is_some_and(|s| s > 0) || m.swap_bytes > 0;
+        if m.major_faults_per_second >= THRASHING_FAULTS_PER_SECOND
+            && m.swap_bytes > 0
+            && swap_in_use
+        {
+            thrashing = true;
+            let was = cause
+                .map(|c| format!(" (its stack says {c})"))
+                .unwrap_or_default();
+            cause = Some(Cause::Memory);
+            confidence = if m.major_faults_per_second >= 4.0 * THRASHING_FAULTS_PER_SECOND {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            };
+            reason = format!(
+                "swap thrashing: {:.0} major page faults/s with {} MiB of the worker in swap \
+                 and swap in use on the machine{was}: every access to a swapped-out page waits \
+                 for the disk",
+                m.major_faults_per_second,
+                m.swap_bytes >> 20
+            );
+        } else if busy
+            && m.rss_growth_bytes >= GROWTH_MIN_BYTES
+            && m.seconds > 0.0
+            && m.rss_growth_bytes as f64 / m.seconds >= GROWTH_MIN_BYTES_PER_SECOND
+        {
+            let growth = format!(
+                "RSS grew by {} MiB in {:.1} s ({:.0} MiB/s) to {} MiB",
+                m.rss_growth_bytes >> 20,
+                m.seconds,
+                m.rss_growth_bytes as f64 / m.seconds / f64::from(1 << 20),
+                m.rss_bytes >> 20
+            );
+            if matches!(cause, None | Some(Cause::Unknown) | Some(Cause::CpuBound)) {
+                cause = Some(Cause::Memory);
+                confidence = Confidence::Medium;
+                extra_advice = Some(format!(
+                    "See what the request accumulates while it runs: `py-spy dump --locals --pid                      {}` shows the growing locals; tracemalloc or memray in a test shows where                      the memory is allocated.",
+                    input.pid
+                ));
+                reason = format!(
+                    "{growth} during one request: at this rate the kernel's OOM killer (or a \
+                     container memory limit) ends it"
+                );
+            } else {
+                reason.push_str(&format!("; {growth}"));
+            }
+        }
+        if thrashing || m.major_faults_per_second >= THRASHING_FAULTS_PER_SECOND {
+            evidence.push(format!(
+                "memory: RSS {} MiB, swap {} MiB, {:.0} major faults/s",
+                m.rss_bytes >> 20,
+                m.swap_bytes >> 20,
+                m.major_faults_per_second
+            ));
+        }
+    }
+
+    let severity = if thrashing {
+        Severity::Critical
+    } else if !busy {
+        Severity::Info
+    } else {
+        let close = match (seconds_left, ctx.timeout) {
+            (Some(left), Some(t)) => left <= (0.25 * t).max(5.0),
+            _ => false,
+        };
+        match reading.activity {
+            _ if close => Severity::Critical,
+            Activity::Stuck => Severity::High,
+            _ => Severity::Medium,
+        }
+    };
+
+    let at =
+        |secs: f64| ctx.started_at + chrono::Duration::milliseconds((secs * 1000.0).round() as i64);
+    let frame = reading.call_site.as_ref().map(site);
+    let state = WorkerState {
+        pid: input.pid,
+        state: match reading.activity {
+            Activity::Unsampled => "idle".to_string(),
+            a => a.name().to_string(),
+        },
+        stuck_seconds: round1(reading.stuck_seconds),
+        cause: if busy || thrashing { cause } else { None },
+        frame: frame.clone().filter(|_| busy),
+        seconds_left: seconds_left.map(round1),
+        rss_bytes: input.memory.map(|m| m.rss_bytes),
+        swap_bytes: input.memory.map(|m| m.swap_bytes),
+        busy_seconds: busy_seconds.map(round1),
+        samples: reading.samples,
+        hot_frames: reading.hot_frames.clone(),
+        major_faults_per_second: input.memory.map(|m| round1(m.major_faults_per_second)),
+        exited: input.exited,
+    };
+    WorkerDiagnosis {
+        state,
+        cause: if busy || thrashing { cause } else { None },
+        confidence,
+        severity,
+        reason,
+        site: frame,
+        site_with_code: reading.call_site.as_ref().map(|f| {
+            let mut s = match &f.code {
+                Some(code) => format!("{}: {code}", site(f)),
+                None => site(f),
+            };
+            // A helper's line is the one to change; the view says which endpoint it serves.
+            if let Some(view) = reading
+                .view
+                .as_ref()
+                .filter(|v| v.file != f.file || v.function != f.function)
+            {
+                s.push_str(&format!(" (view {})", site(view)));
+            }
+            s
+        }),
+        evidence,
+        extra_advice,
+        first_seen: busy.then(|| at(reading.busy_from)),
+        last_seen: busy.then(|| at(reading.busy_to)),
+        database_confirmed,
+    }
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+const HOW_TO_TELL_LOCK_FROM_SLOW: &str = "To tell a lock wait from a slow statement, rerun with \
+     --pg 'host=... dbname=... user=...' or run in psql: SELECT pid, wait_event_type, wait_event, \
+     pg_blocking_pids(pid), now() - query_start, query FROM pg_stat_activity WHERE state <> \
+     'idle'; wait_event_type 'Lock' is a lock wait (pg_blocking_pids names the holder), anything \
+     else a slow statement.";
+
+struct DatabaseCause {
+    cause: Cause,
+    confidence: Confidence,
+    confirmed: bool,
+    reason: String,
+    evidence: Vec<String>,
+    advice: Option<String>,
+}
+
+fn one_line(q: &str) -> String {
+    let flat = q.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > 200 {
+        let cut: String = flat.chars().take(200).collect();
+        format!("{cut}...")
+    } else {
+        flat
+    }
+}
+
+fn describe(b: &Backend) -> String {
+    let mut s = format!("backend {}", b.pid);
+    if let Some(app) = &b.application_name {
+        s.push_str(&format!(" ({app})"));
+    }
+    if let Some(state) = &b.state {
+        s.push_str(&format!(", {state}"));
+    }
+    if let Some(x) = b.xact_seconds {
+        s.push_str(&format!(", transaction open {x:.1} s"));
+    }
+    if let Some(q) = &b.query {
+        let label = if b.state.as_deref() == Some("active") {
+            "running"
+        } else {
+            "last statement"
+        };
+        s.push_str(&format!(", {label}: {}", one_line(q)));
+    }
+    s
+}
+
+/// pg_stat_activity's view of the backend → lock wait or slow statement.
+fn database_cause(a: &BackendActivity) -> DatabaseCause {
+    let b = &a.backend;
+    let query = b.query.as_deref().map(one_line).unwrap_or_default();
+    let mut evidence = vec![format!("pg_stat_activity: {}", describe(b))];
+    if b.wait_event_type.as_deref() == Some("Lock") {
+        let lock = a
+            .awaited_lock
+            .clone()
+            .or_else(|| b.wait_event.clone().map(|w| format!("a {w} lock")))
+            .unwrap_or_else(|| "a lock".into());
+        let blockers: Vec<String> = a.blockers.iter().map(describe).collect();
+        evidence.extend(blockers.iter().map(|d| format!("blocked by {d}")));
+        let by = match a.blockers.first() {
+            Some(first) => format!(
+                ", held by backend {}{}",
+                first.pid,
+                first
+                    .state
+                    .as_deref()
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default()
+            ),
+            None => String::new(),
+        };
+        let advice = a.blockers.first().map(|first| {
+            format!(
+                "The blocker is backend {}: find the code that keeps its transaction open \
+                 (its last statement above); if it is stuck, end it with SELECT \
+                 pg_terminate_backend({}).",
+                first.pid, first.pid
+            )
+        });
+        return DatabaseCause {
+            cause: Cause::LockWait,
+            confidence: Confidence::High,
+            confirmed: true,
+            reason: format!(
+                "its backend {} waits for {lock}{by} ({:.1} s into: {query})",
+                b.pid,
+                b.query_seconds.unwrap_or(0.0)
+            ),
+            evidence,
+            advice,
+        };
+    }
+    if b.state.as_deref() == Some("active") {
+        let waiting = match (&b.wait_event_type, &b.wait_event) {
+            (Some(t), Some(e)) => format!(", waiting on {t}/{e}"),
+            _ => String::new(),
+        };
+        return DatabaseCause {
+            cause: Cause::SlowQuery,
+            confidence: Confidence::High,
+            confirmed: true,
+            reason: format!(
+                "its backend {} has been running one statement for {:.1} s{waiting}: {query}",
+                b.pid,
+                b.query_seconds.unwrap_or(0.0)
+            ),
+            evidence,
+            advice: None,
+        };
+    }
+    DatabaseCause {
+        cause: Cause::SlowQuery,
+        confidence: Confidence::Low,
+        confirmed: false,
+        reason: format!(
+            "blocked in the database driver, but its backend {} was {} when looked up (the \
+             statement had just finished, or the connection is stuck on the network)",
+            b.pid,
+            b.state.as_deref().unwrap_or("in an unknown state")
+        ),
+        evidence,
+        advice: Some(HOW_TO_TELL_LOCK_FROM_SLOW.to_string()),
+    }
+}
+
+/// Busy workers grouped by (cause, call site), one finding per group.
+pub fn findings(diagnoses: &[WorkerDiagnosis]) -> Vec<Finding> {
+    let mut groups: BTreeMap<(Cause, Option<String>), Vec<&WorkerDiagnosis>> = BTreeMap::new();
+    for d in diagnoses {
+        if let Some(cause) = d.cause {
+            groups.entry((cause, d.site.clone())).or_default().push(d);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((cause, _), workers)| finding(cause, &workers))
+        .collect()
+}
+
+fn finding(cause: Cause, workers: &[&WorkerDiagnosis]) -> Finding {
+    let first = workers[0];
+    let count = workers.len() as u64;
+    let who = if count == 1 {
+        format!("worker {}", first.state.pid)
+    } else {
+        format!("{count} workers")
+    };
+    let at = first
+        .site_with_code
+        .as_deref()
+        .map(|s| format!(" at {s}"))
+        .unwrap_or_default();
+    let confirmed = workers.iter().all(|w| w.database_confirmed);
+    let what = match cause {
+        Cause::MissingApiTimeout => "stuck in an outbound HTTP call with no timeout",
+        Cause::LockWait => "waiting for a PostgreSQL lock",
+        Cause::SlowQuery if confirmed => "waiting on a slow SQL statement",
+        Cause::SlowQuery => "waiting on the database (a slow statement or a lock wait)",
+        Cause::NPlusOne => "running N+1 queries (lazy ORM loads in a loop)",
+        Cause::CpuBound => "burning CPU in Python",
+        Cause::Memory => "short of memory",
+        Cause::Deadlock => "in a deadlock",
+        Cause::Unknown => "busy, cause unclear",
+    };
+    let least_left = workers
+        .iter()
+        .filter_map(|w| w.state.seconds_left)
+        .reduce(f64::min);
+    let left = least_left
+        .map(|s| format!("; {s:.0} s before the master's timeout kills it"))
+        .unwrap_or_default();
+    let title = format!("{who} {what}{at}{left}");
+    let mut reason = first.reason.clone();
+    if count > 1 {
+        reason.push_str(&format!(" (worker {}; the others alike)", first.state.pid));
+    }
+    let mut evidence = Vec::new();
+    for w in workers.iter().take(EVIDENCE_WORKERS) {
+        for text in &w.evidence {
+            evidence.push(Evidence {
+                path: format!("pid {}", w.state.pid),
+                line: None,
+                text: text.clone(),
+            });
+        }
+    }
+    let mut advice = cause.advice().to_string();
+    if let Some(extra) = &first.extra_advice {
+        advice.push(' ');
+        advice.push_str(extra);
+    }
+    let mut pids: Vec<u32> = workers.iter().map(|w| w.state.pid).collect();
+    pids.sort_unstable();
+    Finding {
+        rank: 0,
+        cause,
+        severity: workers
+            .iter()
+            .map(|w| w.severity)
+            .max()
+            .unwrap_or(Severity::Info),
+        confidence: workers
+            .iter()
+            .map(|w| w.confidence)
+            .min()
+            .unwrap_or(Confidence::Low),
+        title,
+        count,
+        request: None,
+        pids,
+        first_seen: workers.iter().filter_map(|w| w.first_seen).min(),
+        last_seen: workers.iter().filter_map(|w| w.last_seen).max(),
+        reason,
+        evidence,
+        advice,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::live::dump;
+
+    fn captures() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pyspy")
+    }
+
+    /// The samples of one recorded state (fixtures/pyspy/<state>/NN.json + times.txt).
+    fn recorded(state: &str) -> Vec<Sample> {
+        let dir = captures().join(state);
+        let times = std::fs::read_to_string(dir.join("times.txt")).unwrap();
+        times
+            .lines()
+            .enumerate()
+            .map(|(i, ms)| {
+                let json = std::fs::read(dir.join(format!("{i:02}.json"))).unwrap();
+                Sample {
+                    at: Duration::from_millis(ms.trim().parse().unwrap()),
+                    took: Duration::ZERO,
+                    threads: dump::parse(&json).unwrap(),
+                }
+            })
+            .collect()
+    }
+
+    fn context(timeout: f64) -> LiveContext {
+        LiveContext {
+            timeout: Some(timeout),
+            system_swap_used: Some(0),
+            started_at: DateTime::parse_from_rfc3339("2026-11-26T22:43:50Z").unwrap(),
+        }
+    }
+
+    fn input(pid: u32, heartbeat_age: Option<f64>, backend: BackendLookup) -> WorkerInput {
+        WorkerInput {
+            pid,
+            exited: false,
+            heartbeat_age,
+            memory: None,
+            backend,
+        }
+    }
+
+    #[test]
+    fn every_recorded_state_reads_as_expected() {
+        let mut states: Vec<String> = std::fs::read_dir(captures())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("expect.json").exists())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        states.sort();
+        assert!(states.len() >= 6, "captures missing: {states:?}");
+        for state in states {
+            let expect: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(captures().join(&state).join("expect.json")).unwrap(),
+            )
+            .unwrap();
+            let reading = read_stacks(&recorded(&state), 1.0);
+            let d = diagnose(
+                &reading,
+                &input(1, Some(5.0), BackendLookup::NotAsked),
+                &context(30.0),
+            );
+            let got_cause = d.state.cause.map(|c| c.name().to_string());
+            assert_eq!(
+                got_cause.as_deref(),
+                expect["cause"].as_str(),
+                "{state}: cause ({})",
+                d.reason
+            );
+            assert_eq!(d.state.state, expect["state"], "{state}: state");
+            assert_eq!(
+                reading.waits_on_database,
+                expect["waits_on_database"].as_bool().unwrap(),
+                "{state}: waits_on_database"
+            );
+            match expect["site_contains"].as_str() {
+                Some(part) => {
+                    let frame = d.state.frame.clone().unwrap_or_default();
+                    assert!(
+                        frame.contains(part),
+                        "{state}: frame {frame:?} lacks {part:?}"
+                    );
+                }
+                None => assert_eq!(d.state.frame, None, "{state}: frame"),
+            }
+            if d.state.state == "idle" {
+                assert_eq!(d.state.seconds_left, None, "{state}: idle has no deadline");
+                assert!(d.cause.is_none());
+            } else {
+                assert_eq!(d.state.seconds_left, Some(25.0), "{state}: 30 s - 5 s");
+                assert!(!d.state.hot_frames.is_empty(), "{state}: hot frames");
+            }
+        }
+    }
+
+    fn backend(pid: i32, state: &str, wait: Option<(&str, &str)>, query: &str) -> Backend {
+        Backend {
+            pid,
+            state: Some(state.into()),
+            wait_event_type: wait.map(|w| w.0.into()),
+            wait_event: wait.map(|w| w.1.into()),
+            query: Some(query.into()),
+            query_seconds: Some(4.2),
+            xact_seconds: Some(4.2),
+            application_name: None,
+        }
+    }
+
+    #[test]
+    fn postgres_tells_a_lock_wait_from_a_slow_statement() {
+        let lock = read_stacks(&recorded("db_lock"), 1.0);
+        let waiting = BackendActivity {
+            backend: backend(
+                4242,
+                "active",
+                Some(("Lock", "transactionid")),
+                "SELECT ... FOR UPDATE",
+            ),
+            awaited_lock: Some("ShareLock on transaction 745".into()),
+            blockers: vec![backend(
+                4200,
+                "idle in transaction",
+                None,
+                "SELECT pg_sleep(600)",
+            )],
+        };
+        let d = diagnose(
+            &lock,
+            &input(7, Some(28.0), BackendLookup::Found(Box::new(waiting))),
+            &context(30.0),
+        );
+        assert_eq!(d.cause, Some(Cause::LockWait));
+        assert_eq!(d.confidence, Confidence::High);
+        assert!(
+            d.reason.contains("ShareLock on transaction 745"),
+            "{}",
+            d.reason
+        );
+        assert!(d.reason.contains("held by backend 4200"), "{}", d.reason);
+        assert_eq!(d.state.seconds_left, Some(2.0));
+        assert_eq!(d.severity, Severity::Critical, "2 s left");
+        assert!(
+            d.extra_advice
+                .unwrap()
+                .contains("pg_terminate_backend(4200)")
+        );
+
+        let slow = read_stacks(&recorded("db_slow"), 1.0);
+        let running = BackendActivity {
+            backend: backend(
+                4243,
+                "active",
+                Some(("Timeout", "PgSleep")),
+                "SELECT pg_sleep(120)",
+            ),
+            awaited_lock: None,
+            blockers: vec![],
+        };
+        let d = diagnose(
+            &slow,
+            &input(8, Some(4.0), BackendLookup::Found(Box::new(running))),
+            &context(30.0),
+        );
+        assert_eq!(d.cause, Some(Cause::SlowQuery));
+        assert!(d.reason.contains("SELECT pg_sleep(120)"), "{}", d.reason);
+        assert_eq!(d.severity, Severity::High);
+
+        // Without --pg: the database wait is named with low confidence and how to tell.
+        let d = diagnose(
+            &slow,
+            &input(8, None, BackendLookup::NotAsked),
+            &context(30.0),
+        );
+        assert_eq!(d.cause, Some(Cause::SlowQuery));
+        assert_eq!(d.confidence, Confidence::Low);
+        assert!(d.reason.contains("a slow statement or a lock wait"));
+        assert!(d.extra_advice.unwrap().contains("pg_blocking_pids"));
+        assert_eq!(d.state.seconds_left, None, "no heartbeat, no deadline");
+    }
+
+    #[test]
+    fn swap_thrashing_is_memory_and_fast_growth_names_a_sleeping_request() {
+        let idle = read_stacks(&recorded("idle"), 1.0);
+        let mut w = input(9, None, BackendLookup::NotAsked);
+        w.memory = Some(MemoryTrend {
+            rss_bytes: 900 << 20,
+            swap_bytes: 300 << 20,
+            rss_growth_bytes: 0,
+            major_faults_per_second: 400.0,
+            seconds: 3.0,
+        });
+        let d = diagnose(&idle, &w, &context(30.0));
+        assert_eq!(d.cause, Some(Cause::Memory));
+        assert_eq!(d.severity, Severity::Critical);
+        assert_eq!(d.state.state, "idle");
+
+        let memory = read_stacks(&recorded("memory"), 1.0);
+        let mut w = input(10, Some(3.0), BackendLookup::NotAsked);
+        w.memory = Some(MemoryTrend {
+            rss_bytes: 400 << 20,
+            swap_bytes: 0,
+            rss_growth_bytes: 300 << 20,
+            major_faults_per_second: 0.0,
+            seconds: 3.0,
+        });
+        let d = diagnose(&memory, &w, &context(30.0));
+        assert_eq!(d.cause, Some(Cause::Memory));
+        assert!(d.reason.contains("RSS grew by 300 MiB"), "{}", d.reason);
+    }
+
+    #[test]
+    fn findings_group_workers_by_cause_and_call_site() {
+        let ctx = context(30.0);
+        let up = read_stacks(&recorded("upstream"), 1.0);
+        let cpu = read_stacks(&recorded("cpu"), 1.0);
+        let idle = read_stacks(&recorded("idle"), 1.0);
+        let ds = vec![
+            diagnose(&up, &input(1, Some(10.0), BackendLookup::NotAsked), &ctx),
+            diagnose(&up, &input(2, Some(12.0), BackendLookup::NotAsked), &ctx),
+            diagnose(&cpu, &input(3, Some(1.0), BackendLookup::NotAsked), &ctx),
+            diagnose(&idle, &input(4, Some(0.1), BackendLookup::NotAsked), &ctx),
+        ];
+        let f = findings(&ds);
+        assert_eq!(f.len(), 2, "{f:#?}");
+        let api = f
+            .iter()
+            .find(|f| f.cause == Cause::MissingApiTimeout)
+            .unwrap();
+        assert_eq!(api.pids, vec![1, 2]);
+        assert_eq!(api.count, 2);
+        assert!(
+            api.title.contains("wtapp/views.py:30 in upstream_api_view"),
+            "{}",
+            api.title
+        );
+        assert!(
+            api.title.contains("18 s before the master's timeout"),
+            "{}",
+            api.title
+        );
+        assert!(
+            api.evidence
+                .iter()
+                .any(|e| e.text.contains("socket.py:706"))
+        );
+        assert!(
+            f.iter().all(|f| !f.pids.contains(&4)),
+            "idle workers are no finding"
+        );
+    }
+}

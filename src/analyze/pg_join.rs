@@ -1,0 +1,495 @@
+//! Joins a PostgreSQL log to worker incidents by time: for a worker that was stuck in native
+//! code (SIGKILLed after its timeout, or with no traceback) or inside the database driver, what
+//! was the database doing? A backend that lost its client right after the kill is that
+//! worker's backend; a lock wait or a long statement that spans the timeout is what it waited
+//! on. Only activity near an incident is kept, so memory is bounded by the incidents, not by
+//! the log.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, FixedOffset};
+
+use crate::analyze::incident::{Basis, Incident};
+use crate::parse::pg::{LockState, PgEvent, PgEventKind};
+use crate::report::{Cause, Confidence, Evidence};
+
+/// How long before a timeout a lock wait or statement may have started and still matter.
+const LOOKBACK_SECS: i64 = 3600;
+/// How long after a kill the backend may take to notice its client is gone
+/// (client_connection_check_interval, or the next write).
+const CLIENT_LOST_AFTER_KILL_SECS: i64 = 15;
+/// Statements shorter than this do not explain a worker timeout on their own.
+const SLOW_STATEMENT_MS: f64 = 1000.0;
+
+#[derive(Debug, Clone)]
+enum ActivityKind {
+    LockWait {
+        lock: String,
+        holders: Vec<u32>,
+    },
+    Statement {
+        duration_ms: f64,
+    },
+    /// `connection to client lost` (and the like): the backend's client went away.
+    ClientLost,
+    Deadlock {
+        pids: Vec<u32>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Activity {
+    pid: Option<u32>,
+    kind: ActivityKind,
+    start: DateTime<FixedOffset>,
+    /// None while a lock wait is still open in the log.
+    end: Option<DateTime<FixedOffset>>,
+    statement: Option<String>,
+    evidence: Evidence,
+    used: bool,
+}
+
+impl Activity {
+    fn covers(&self, t: DateTime<FixedOffset>) -> bool {
+        let slack = Duration::seconds(1);
+        self.start <= t + slack && self.end.is_none_or(|e| e >= t - slack)
+    }
+}
+
+/// Incidents the PostgreSQL log can explain.
+fn is_target(inc: &Incident) -> bool {
+    match inc.cause() {
+        Cause::Unknown => matches!(inc.basis, Basis::Escalation | Basis::NoTraceback),
+        Cause::SlowQuery => true,
+        _ => false,
+    }
+}
+
+pub struct PgJoin {
+    /// Times of the target incidents, sorted.
+    times: Vec<DateTime<FixedOffset>>,
+    activities: Vec<Activity>,
+    /// Backend pid → its lock wait still open.
+    open_waits: HashMap<u32, usize>,
+    /// Activity that fits several workers equally well (killed in the same second): what it
+    /// was and the worker pids it could belong to. Such incidents are left as they were.
+    ambiguous: Vec<(String, Vec<u32>)>,
+}
+
+impl PgJoin {
+    pub fn new(incidents: &[Incident]) -> PgJoin {
+        let mut times: Vec<_> = incidents
+            .iter()
+            .filter(|i| is_target(i))
+            .map(|i| i.time)
+            .collect();
+        times.sort();
+        PgJoin {
+            times,
+            activities: Vec::new(),
+            open_waits: HashMap::new(),
+            ambiguous: Vec::new(),
+        }
+    }
+
+    /// True when the span [start, end] is near some target incident.
+    fn relevant(&self, start: DateTime<FixedOffset>, end: DateTime<FixedOffset>) -> bool {
+        let from = start - Duration::seconds(CLIENT_LOST_AFTER_KILL_SECS + 60);
+        let to = end + Duration::seconds(LOOKBACK_SECS);
+        let i = self.times.partition_point(|t| *t < from);
+        self.times.get(i).is_some_and(|t| *t <= to)
+    }
+
+    pub fn push(&mut self, path: &str, e: &PgEvent<'_>) {
+        let Some(time) = e.time else { return };
+        if self.times.is_empty() {
+            return;
+        }
+        let evidence = || Evidence {
+            path: path.to_string(),
+            line: Some(e.line),
+            text: e.message.to_string(),
+        };
+        let ms = |v: f64| Duration::microseconds((v * 1000.0) as i64);
+        match &e.kind {
+            PgEventKind::LockWait {
+                state,
+                mode,
+                object,
+                wait_ms,
+                holders,
+                statement,
+                ..
+            } => {
+                let Some(pid) = e.pid else { return };
+                let start = time - ms(*wait_ms);
+                if let Some(&open) = self.open_waits.get(&pid) {
+                    // `acquired` (or the deadlock check) closes the wait this backend had open.
+                    if *state != LockState::Waiting {
+                        self.activities[open].end = Some(time);
+                        self.open_waits.remove(&pid);
+                    }
+                    return;
+                }
+                if !self.relevant(start, time + Duration::seconds(LOOKBACK_SECS)) {
+                    return;
+                }
+                let open = *state == LockState::Waiting;
+                self.activities.push(Activity {
+                    pid: Some(pid),
+                    kind: ActivityKind::LockWait {
+                        lock: format!("{mode} on {object}"),
+                        holders: holders.clone(),
+                    },
+                    start,
+                    end: (!open).then_some(time),
+                    statement: statement.map(str::to_string),
+                    evidence: evidence(),
+                    used: false,
+                });
+                if open {
+                    self.open_waits.insert(pid, self.activities.len() - 1);
+                }
+            }
+            PgEventKind::Statement {
+                duration_ms, query, ..
+            } => {
+                if let Some(pid) = e.pid
+                    && let Some(open) = self.open_waits.remove(&pid)
+                {
+                    self.activities[open].end = Some(time);
+                }
+                if *duration_ms < SLOW_STATEMENT_MS {
+                    return;
+                }
+                let start = time - ms(*duration_ms);
+                if !self.relevant(start, time) {
+                    return;
+                }
+                self.activities.push(Activity {
+                    pid: e.pid,
+                    kind: ActivityKind::Statement {
+                        duration_ms: *duration_ms,
+                    },
+                    start,
+                    end: Some(time),
+                    statement: query.map(str::to_string),
+                    evidence: evidence(),
+                    used: false,
+                });
+            }
+            PgEventKind::Error {
+                message, statement, ..
+            } => {
+                if let Some(pid) = e.pid
+                    && let Some(open) = self.open_waits.remove(&pid)
+                {
+                    self.activities[open].end = Some(time);
+                }
+                let client_gone = message.starts_with("connection to client lost")
+                    || message.starts_with("could not send data to client")
+                    || message.starts_with("could not receive data from client");
+                if !client_gone || !self.relevant(time, time) {
+                    return;
+                }
+                self.activities.push(Activity {
+                    pid: e.pid,
+                    kind: ActivityKind::ClientLost,
+                    start: time,
+                    end: Some(time),
+                    statement: statement.map(str::to_string),
+                    evidence: evidence(),
+                    used: false,
+                });
+            }
+            PgEventKind::Cancel { statement, .. } => {
+                if let Some(pid) = e.pid
+                    && let Some(open) = self.open_waits.remove(&pid)
+                {
+                    self.activities[open].end = Some(time);
+                }
+                let _ = statement;
+            }
+            PgEventKind::Deadlock {
+                processes,
+                statement,
+                ..
+            } => {
+                if !self.relevant(time, time) {
+                    return;
+                }
+                self.activities.push(Activity {
+                    pid: e.pid,
+                    kind: ActivityKind::Deadlock {
+                        pids: processes.iter().map(|p| p.pid).collect(),
+                    },
+                    start: time,
+                    end: Some(time),
+                    statement: statement.map(str::to_string),
+                    evidence: evidence(),
+                    used: false,
+                });
+            }
+            PgEventKind::TempFile { .. } => {}
+        }
+    }
+
+    /// Refines target incidents from the activity around them; each piece of activity
+    /// explains at most one incident.
+    ///
+    /// 1. A backend that lost its client shortly after a worker died served that worker: the
+    ///    pairs are matched closest first (by the kill's time when the log has it, else by the
+    ///    timeout's), and that backend's lock wait at the timeout, or else its statement, is
+    ///    the cause.
+    /// 2. The incidents left are matched by time alone, oldest first: a lock wait spanning the
+    ///    timeout, then a long statement, then a deadlock just before it.
+    pub fn finish(mut self, incidents: &mut [Incident]) -> Vec<(String, Vec<u32>)> {
+        let targets: Vec<usize> = (0..incidents.len())
+            .filter(|&i| is_target(&incidents[i]))
+            .collect();
+        let mut pairs: Vec<(i64, usize, usize)> = Vec::new();
+        for &i in &targets {
+            let inc = &incidents[i];
+            let died = inc.kill.as_ref().map_or(inc.time, |(m, _)| m.time);
+            for (j, a) in self.activities.iter().enumerate() {
+                if !matches!(a.kind, ActivityKind::ClientLost) {
+                    continue;
+                }
+                // Gunicorn's times are whole seconds: the kill (or, when the log has none, the
+                // timeout just before it) happened at or after `died`, and the backend noticed
+                // after that.
+                let gap = (a.start - died).num_milliseconds();
+                if (0..=CLIENT_LOST_AFTER_KILL_SECS * 1000).contains(&gap) {
+                    pairs.push((gap, i, j));
+                }
+            }
+        }
+        pairs.sort();
+        let mut explained = vec![false; incidents.len()];
+        let died = |inc: &Incident| inc.kill.as_ref().map_or(inc.time, |(m, _)| m.time);
+        for &(_, i, j) in &pairs {
+            if explained[i] || self.activities[j].used {
+                continue;
+            }
+            self.activities[j].used = true;
+            // Workers that died in the same (whole) second fit this backend equally well.
+            let rivals: Vec<usize> = pairs
+                .iter()
+                .filter(|&&(_, i2, j2)| {
+                    j2 == j
+                        && i2 != i
+                        && !explained[i2]
+                        && died(&incidents[i2]) == died(&incidents[i])
+                })
+                .map(|&(_, i2, _)| i2)
+                .collect();
+            if !rivals.is_empty() {
+                let mut pids: Vec<u32> = rivals.iter().map(|&r| incidents[r].pid).collect();
+                pids.push(incidents[i].pid);
+                pids.sort_unstable();
+                self.ambiguous.push((describe(&self.activities[j]), pids));
+                continue;
+            }
+            explained[i] = true;
+            let lost = self.activities[j].clone();
+            let t = incidents[i].time;
+            let wait = self.activities.iter().position(|a| {
+                !a.used
+                    && a.pid == lost.pid
+                    && matches!(a.kind, ActivityKind::LockWait { .. })
+                    && a.covers(t)
+            });
+            let found = match wait {
+                Some(w) => {
+                    self.activities[w].used = true;
+                    Explanation::linked(self.activities[w].clone(), Some(lost))
+                }
+                None => Explanation::linked(lost.clone(), Some(lost)),
+            };
+            apply(&mut incidents[i], found);
+        }
+        let mut rest: Vec<usize> = targets.into_iter().filter(|&i| !explained[i]).collect();
+        rest.sort_by_key(|&i| incidents[i].time);
+        for (k, &i) in rest.iter().enumerate() {
+            if explained[i] {
+                continue;
+            }
+            let t = incidents[i].time;
+            let Some(found) = self.by_time(t) else {
+                continue;
+            };
+            // Other workers that timed out in the same second fit it as well.
+            let mut pids: Vec<u32> = rest[k + 1..]
+                .iter()
+                .filter(|&&r| !explained[r] && incidents[r].time == t)
+                .map(|&r| incidents[r].pid)
+                .collect();
+            if !pids.is_empty() {
+                pids.push(incidents[i].pid);
+                pids.sort_unstable();
+                self.ambiguous.push((describe(&found.activity), pids));
+                continue;
+            }
+            explained[i] = true;
+            apply(&mut incidents[i], found);
+        }
+        self.ambiguous
+    }
+
+    fn by_time(&mut self, t: DateTime<FixedOffset>) -> Option<Explanation> {
+        let mut pick = |want: fn(&ActivityKind) -> bool, near: &dyn Fn(&Activity) -> bool| {
+            let j = self
+                .activities
+                .iter()
+                .position(|a| !a.used && want(&a.kind) && near(a))?;
+            self.activities[j].used = true;
+            Some(Explanation::by_time(self.activities[j].clone()))
+        };
+        pick(|k| matches!(k, ActivityKind::LockWait { .. }), &|a| {
+            a.covers(t)
+        })
+        .or_else(|| {
+            pick(|k| matches!(k, ActivityKind::Statement { .. }), &|a| {
+                a.covers(t)
+            })
+        })
+        .or_else(|| {
+            pick(|k| matches!(k, ActivityKind::Deadlock { .. }), &|a| {
+                a.start >= t - Duration::seconds(60) && a.start <= t + Duration::seconds(5)
+            })
+        })
+    }
+}
+
+struct Explanation {
+    activity: Activity,
+    /// The `connection to client lost` that tied the backend to the killed worker.
+    link: Option<Activity>,
+}
+
+impl Explanation {
+    fn linked(activity: Activity, link: Option<Activity>) -> Explanation {
+        Explanation { activity, link }
+    }
+
+    fn by_time(activity: Activity) -> Explanation {
+        Explanation {
+            activity,
+            link: None,
+        }
+    }
+}
+
+fn apply(inc: &mut Incident, found: Explanation) {
+    let a = &found.activity;
+    let backend = a
+        .pid
+        .map(|p| format!("backend {p}"))
+        .unwrap_or_else(|| "a backend".into());
+    let statement = a
+        .statement
+        .as_deref()
+        .map(|s| format!(": {}", one_line(s)))
+        .unwrap_or_default();
+    let how = if found.link.is_some() {
+        format!(
+            "{backend} lost its client right after the worker was killed, so it served this worker"
+        )
+    } else {
+        format!("{backend}'s activity spans the timeout (matched by time only)")
+    };
+    let (cause, reason, confidence) = match &a.kind {
+        ActivityKind::LockWait { lock, holders } => {
+            let blockers = if holders.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " held by process {}",
+                    holders
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            let waited = (inc.time - a.start).num_milliseconds() as f64 / 1000.0;
+            (
+                Cause::LockWait,
+                format!(
+                    "PostgreSQL {backend} was waiting for {lock}{blockers}, {waited:.1}s by the \
+                     timeout; {how}{statement}"
+                ),
+                if found.link.is_some() {
+                    Confidence::High
+                } else {
+                    Confidence::Medium
+                },
+            )
+        }
+        ActivityKind::Statement { duration_ms } => (
+            Cause::SlowQuery,
+            format!(
+                "PostgreSQL {backend} ran one statement for {:.1}s across the timeout; {how}{statement}",
+                duration_ms / 1000.0
+            ),
+            Confidence::Medium,
+        ),
+        ActivityKind::ClientLost => (
+            Cause::SlowQuery,
+            format!(
+                "PostgreSQL {backend} was still running a statement when the worker was killed \
+                 (it then logged '{}'){statement}",
+                a.evidence.text
+            ),
+            Confidence::Medium,
+        ),
+        ActivityKind::Deadlock { pids } => (
+            Cause::Deadlock,
+            format!(
+                "PostgreSQL detected a deadlock between processes {pids:?} just before the \
+                 timeout (matched by time only){statement}"
+            ),
+            Confidence::Low,
+        ),
+    };
+    let attribution = std::sync::Arc::make_mut(&mut inc.attribution);
+    attribution.cause = cause;
+    attribution.reason = reason;
+    inc.basis = Basis::Postgres;
+    inc.confidence = confidence;
+    inc.correlated.push(found.activity.evidence.clone());
+    if let Some(link) = found.link
+        && link.evidence != found.activity.evidence
+    {
+        inc.correlated.push(link.evidence);
+    }
+}
+
+/// `lock wait of backend 14929 (postgres.log:12)` and the like, for the ambiguity note.
+fn describe(a: &Activity) -> String {
+    let what = match a.kind {
+        ActivityKind::LockWait { .. } => "a lock wait",
+        ActivityKind::Statement { .. } => "a long statement",
+        ActivityKind::ClientLost => "a lost client",
+        ActivityKind::Deadlock { .. } => "a deadlock",
+    };
+    let backend = a
+        .pid
+        .map(|p| format!(" of backend {p}"))
+        .unwrap_or_default();
+    let at = a.evidence.line.map(|l| format!(":{l}")).unwrap_or_default();
+    format!("{what}{backend} ({}{at})", a.evidence.path)
+}
+
+fn one_line(s: &str) -> String {
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.len() > 200 {
+        let cut = (0..=200)
+            .rev()
+            .find(|&i| flat.is_char_boundary(i))
+            .unwrap_or(0);
+        format!("{}...", &flat[..cut])
+    } else {
+        flat
+    }
+}

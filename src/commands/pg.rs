@@ -1,0 +1,156 @@
+//! `wtdiag pg`: PostgreSQL logs → events (parse::pg) → statement aggregates, lock chains, N+1
+//! bursts (analyze::pg) → findings. Rotated files are read oldest first; each is streamed, so
+//! memory does not grow with the size of the logs.
+
+use std::io::{BufRead, Read};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+
+use crate::analyze::pg::bursts::BurstRules;
+use crate::analyze::pg::{PgAnalysis, PgOptions};
+use crate::cli::PgArgs;
+use crate::commands::{Window, check_stdin_once, progress_for};
+use crate::input;
+use crate::parse::pg::{self, PgEvent, PgLogReader, Prefix};
+use crate::parse::timestamp;
+use crate::report::{CommandName, InputSummary, PgInput, Report, Warning};
+
+pub fn run(args: &PgArgs) -> Result<Report> {
+    check_stdin_once(&args.files)?;
+    let window = Window::from_args(&args.window)?;
+    if args.top == 0 {
+        bail!("--top 0: give at least 1");
+    }
+    if args.n1_min_repeats < 2 {
+        bail!(
+            "--n1-min-repeats {}: a burst needs at least 2 runs",
+            args.n1_min_repeats
+        );
+    }
+    for (flag, v) in [
+        ("--n1-min-total-ms", args.n1_min_total_ms),
+        ("--n1-max-gap-ms", args.n1_max_gap_ms),
+        ("--event-min-ms", args.event_min_ms),
+    ] {
+        if !v.is_finite() || v < 0.0 {
+            bail!("{flag} {v}: give a number of milliseconds, 0 or more");
+        }
+    }
+    let prefix = match &args.prefix {
+        Some(p) => Some(Prefix::compile(p).with_context(|| format!("--prefix {p:?}"))?),
+        None => None,
+    };
+    let mut analysis = PgAnalysis::new(PgOptions {
+        top: args.top,
+        event_min_ms: args.event_min_ms,
+        bursts: BurstRules {
+            min_repeats: args.n1_min_repeats,
+            min_total_ms: args.n1_min_total_ms,
+            max_gap_ms: args.n1_max_gap_ms,
+        },
+    });
+    let mut report = Report::new(CommandName::Pg);
+    let mut pg_inputs = Vec::new();
+
+    for path in oldest_first(&args.files) {
+        let opened = input::open(path, progress_for(path, &args.output))?;
+        let compressed = opened.compressed;
+        let source: Arc<str> = Arc::from(path.as_str());
+        let mut reader = PgLogReader::new(prefix.clone());
+        let mut sink = |e: &PgEvent<'_>| {
+            if window.contains(e.time) {
+                analysis.observe(e, &source);
+            }
+        };
+        let counts = opened.for_each_line(|line| reader.push(line, &mut sink))?;
+        let read = reader.finish(&mut sink);
+        let skipped = read.skips.total();
+        let skips = read.skips.into_summary();
+        let no_prefix = skips
+            .iter()
+            .filter(|s| s.reason == pg::SKIP_NO_PREFIX)
+            .map(|s| s.count)
+            .sum::<u64>();
+        if read.format.is_some() && no_prefix * 20 > counts.lines {
+            report.warnings.push(Warning {
+                code: "prefix_mismatch",
+                message: format!(
+                    "{path}: {no_prefix} of {} lines do not start with the log_line_prefix '{}' \
+                     read from its first lines, and were skipped",
+                    counts.lines,
+                    read.prefix.as_deref().unwrap_or("")
+                ),
+                advice: "Give the server's setting: --prefix \"$(psql -Atc 'SHOW \
+                         log_line_prefix')\" (it may have changed within the file)."
+                    .into(),
+            });
+        }
+        report.inputs.push(InputSummary {
+            path: path.clone(),
+            format: read.format.map_or("unknown", |f| f.name()).to_string(),
+            compressed,
+            bytes: counts.bytes,
+            lines: counts.lines,
+            skipped_lines: skipped,
+            skipped: skips,
+            lossy_lines: read.lossy_lines,
+        });
+        pg_inputs.push(PgInput {
+            path: source.clone(),
+            format: read.format.map(|f| f.name()),
+            log_line_prefix: read.prefix,
+            has_pid: read.has_pid,
+            messages: read.messages,
+        });
+    }
+
+    let outcome = analysis.finish(pg_inputs);
+    report.findings = outcome.findings;
+    report.warnings.extend(outcome.warnings);
+    report.events = outcome.events;
+    report.events_omitted = outcome.events_omitted;
+    report.summary = outcome.summary;
+    report.pg = Some(outcome.pg);
+    report.rank_findings();
+    Ok(report)
+}
+
+/// Rotated logs (`postgresql.log.2.gz postgresql.log.1 postgresql.log`) in time order, by the
+/// first timestamp in their first lines; stdin and files without one keep their place at the end.
+fn oldest_first(paths: &[String]) -> Vec<&String> {
+    let mut keyed: Vec<(
+        Option<chrono::DateTime<chrono::FixedOffset>>,
+        usize,
+        &String,
+    )> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (first_time(p), i, p))
+        .collect();
+    if keyed.iter().all(|(t, _, _)| t.is_some()) {
+        keyed.sort_by_key(|(t, i, _)| (*t, *i));
+    }
+    keyed.into_iter().map(|(_, _, p)| p).collect()
+}
+
+fn first_time(path: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    if path == "-" {
+        return None;
+    }
+    let opened = input::open(path, None).ok()?;
+    let reader = std::io::BufReader::new(opened.into_reader().take(64 << 10));
+    for line in reader.split(b'\n').take(200) {
+        let line = line.ok()?;
+        let window = &line[..line.len().min(300)];
+        for start in 0..window.len().saturating_sub(19) {
+            if window[start].is_ascii_digit()
+                && (start == 0 || !window[start - 1].is_ascii_digit())
+                && let Some((t, _)) = timestamp::parse_prefix(&window[start..])
+            {
+                return Some(t);
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,428 @@
+//! The external `py-spy` binary: finding it (`--py-spy`, then PATH, then next to the target's
+//! Python), checking that it can `dump --json`, and running one dump with its stderr kept.
+//!
+//! Each dump is a short-lived child in its own process group, so a Ctrl-C typed at wtdiag's
+//! terminal reaches wtdiag only: py-spy is never killed half-way through its ptrace attach
+//! (which could leave the target stopped). A dump that hangs is killed after a deadline, and
+//! [`resume_if_stopped`] then makes sure the target runs.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::dump::{self, ThreadStack};
+use super::procfs;
+
+/// Every py-spy release with `dump --json`; the one the fixtures were captured with.
+pub const TESTED_VERSION: &str = "0.4.3";
+
+/// A py-spy binary that can dump JSON.
+#[derive(Debug, Clone)]
+pub struct PySpy {
+    pub path: PathBuf,
+    /// As `py-spy --version` prints it, without the name: `0.4.3`.
+    pub version: String,
+}
+
+/// Why py-spy cannot be used, or why one dump failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PySpyError {
+    #[error(
+        "py-spy not found (looked {looked}); install it where wtdiag can run it: `pip install py-spy` \
+         (in the app's venv or system-wide), or give its path with --py-spy"
+    )]
+    NotFound { looked: String },
+    #[error("--py-spy {0}: no such executable file; give the path of the py-spy binary")]
+    NotExecutable(PathBuf),
+    #[error(
+        "{path}: py-spy {version} cannot `dump --json`; upgrade it: `pip install -U py-spy` (wtdiag is tested with {TESTED_VERSION})"
+    )]
+    TooOld { path: PathBuf, version: String },
+    #[error("{path}: cannot run it as py-spy ({why}); give a working py-spy with --py-spy")]
+    Unusable { path: PathBuf, why: String },
+    #[error(
+        "pid {pid}: permission denied by ptrace; run wtdiag as the user that runs Gunicorn, or as root; \
+         in a container add CAP_SYS_PTRACE (docker run --cap-add SYS_PTRACE); with kernel.yama.ptrace_scope \
+         above 0 only root may attach (sysctl kernel.yama.ptrace_scope=0){}",
+        stderr_suffix(.stderr)
+    )]
+    PermissionDenied { pid: u32, stderr: String },
+    #[error("pid {pid}: the process exited")]
+    Exited { pid: u32 },
+    #[error(
+        "pid {pid}: py-spy finds no Python interpreter in it ({stderr}); give the pid of the Gunicorn master or of a worker"
+    )]
+    NotPython { pid: u32, stderr: String },
+    #[error("pid {pid}: py-spy did not finish within {seconds:.0} s and was stopped")]
+    TimedOut { pid: u32, seconds: f64 },
+    #[error("pid {pid}: py-spy failed ({status}): {stderr}")]
+    Failed {
+        pid: u32,
+        status: String,
+        stderr: String,
+    },
+    #[error("pid {pid}: {source}")]
+    BadOutput {
+        pid: u32,
+        source: dump::DumpParseError,
+    },
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!(" (py-spy: {stderr})")
+    }
+}
+
+impl PySpyError {
+    /// True when retrying this worker is pointless: the same failure will come back.
+    pub fn is_permanent(&self) -> bool {
+        !matches!(
+            self,
+            PySpyError::TimedOut { .. } | PySpyError::Failed { .. } | PySpyError::BadOutput { .. }
+        )
+    }
+}
+
+/// Where to look for py-spy, in order.
+pub struct Candidates {
+    pub explicit: Option<PathBuf>,
+    /// Directories of wtdiag's own PATH.
+    pub path_dirs: Vec<PathBuf>,
+    /// Directories next to the target's Python: its venv's bin/, its executable's directory.
+    pub target_dirs: Vec<PathBuf>,
+}
+
+impl Candidates {
+    /// The directories beside the target's interpreter: the directory of argv[0] (the venv's
+    /// `bin/gunicorn` or `bin/python`), `$VIRTUAL_ENV/bin` of its environment, and the directory
+    /// of its executable.
+    pub fn for_target(explicit: Option<PathBuf>, target_pid: u32) -> Candidates {
+        let mut target_dirs = Vec::new();
+        let cwd = procfs::cwd(target_pid).ok();
+        let env = procfs::environ(target_pid).unwrap_or_default();
+        if let Ok(args) = procfs::cmdline(target_pid) {
+            for arg in args.iter().take(2) {
+                let p = Path::new(arg);
+                if arg.contains('/')
+                    && let Some(dir) = p.parent()
+                {
+                    let dir = match (&cwd, dir.is_absolute()) {
+                        (Some(cwd), false) => cwd.join(dir),
+                        _ => dir.to_path_buf(),
+                    };
+                    target_dirs.push(dir);
+                }
+            }
+        }
+        if let Some((_, venv)) = env.iter().find(|(k, _)| k == "VIRTUAL_ENV") {
+            target_dirs.push(Path::new(venv).join("bin"));
+        }
+        if let Ok(exe) = procfs::exe(target_pid)
+            && let Some(dir) = exe.parent()
+        {
+            target_dirs.push(dir.to_path_buf());
+        }
+        target_dirs.dedup();
+        Candidates {
+            explicit,
+            path_dirs: std::env::var_os("PATH")
+                .map(|p| std::env::split_paths(&p).collect())
+                .unwrap_or_default(),
+            target_dirs,
+        }
+    }
+}
+
+fn is_executable_file(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+impl PySpy {
+    /// Finds py-spy and checks that it can dump JSON.
+    pub fn locate(candidates: &Candidates) -> Result<PySpy, PySpyError> {
+        let path = if let Some(p) = &candidates.explicit {
+            if !is_executable_file(p) {
+                return Err(PySpyError::NotExecutable(p.clone()));
+            }
+            p.clone()
+        } else {
+            candidates
+                .path_dirs
+                .iter()
+                .chain(&candidates.target_dirs)
+                .map(|d| d.join("py-spy"))
+                .find(|p| is_executable_file(p))
+                .ok_or_else(|| {
+                    let dirs: Vec<String> = candidates
+                        .target_dirs
+                        .iter()
+                        .map(|d| d.display().to_string())
+                        .collect();
+                    PySpyError::NotFound {
+                        looked: if dirs.is_empty() {
+                            "on PATH".to_string()
+                        } else {
+                            format!("on PATH and in {}", dirs.join(", "))
+                        },
+                    }
+                })?
+        };
+        let version = Self::version_of(&path)?;
+        let help = run_quick(&path, &["dump", "--help"])?;
+        if !help.contains("--json") {
+            return Err(PySpyError::TooOld { path, version });
+        }
+        Ok(PySpy { path, version })
+    }
+
+    fn version_of(path: &Path) -> Result<String, PySpyError> {
+        let out = run_quick(path, &["--version"])?;
+        let version = out
+            .split_whitespace()
+            .nth(1)
+            .filter(|v| v.chars().next().is_some_and(|c| c.is_ascii_digit()))
+            .ok_or_else(|| PySpyError::Unusable {
+                path: path.to_path_buf(),
+                why: format!("`--version` printed {:?}", out.trim()),
+            })?;
+        Ok(version.to_string())
+    }
+
+    /// One `py-spy dump --json` of `pid`. Stops waiting for it at `deadline` and kills it.
+    pub fn dump(
+        &self,
+        pid: u32,
+        nonblocking: bool,
+        deadline: Duration,
+    ) -> Result<Vec<ThreadStack>, PySpyError> {
+        let mut cmd = Command::new(&self.path);
+        cmd.args(["dump", "--json", "--pid", &pid.to_string()]);
+        if nonblocking {
+            cmd.arg("--nonblocking");
+        }
+        let output = run_with_deadline(cmd, deadline).map_err(|e| match e {
+            RunError::Spawn(e) => PySpyError::Unusable {
+                path: self.path.clone(),
+                why: e.to_string(),
+            },
+            RunError::TimedOut => {
+                resume_if_stopped(pid);
+                PySpyError::TimedOut {
+                    pid,
+                    seconds: deadline.as_secs_f64(),
+                }
+            }
+        })?;
+        if output.success {
+            return dump::parse(&output.stdout)
+                .map_err(|source| PySpyError::BadOutput { pid, source });
+        }
+        let stderr = error_text(&output.stderr);
+        Err(classify_failure(pid, output.status, stderr))
+    }
+}
+
+/// Names a failed dump from py-spy's stderr and what /proc says about the target afterwards.
+fn classify_failure(pid: u32, status: String, stderr: String) -> PySpyError {
+    if !procfs::is_alive(pid) {
+        return PySpyError::Exited { pid };
+    }
+    let lower = stderr.to_ascii_lowercase();
+    if lower.contains("permission denied") || lower.contains("operation not permitted") {
+        return PySpyError::PermissionDenied { pid, stderr };
+    }
+    if lower.contains("failed to find python version")
+        || lower.contains("failed to find a python interpreter")
+        || lower.contains("doesn't look like a python")
+    {
+        return PySpyError::NotPython { pid, stderr };
+    }
+    PySpyError::Failed {
+        pid,
+        status,
+        stderr,
+    }
+}
+
+/// py-spy's error without its Rust backtrace: the lines before `Stack backtrace:`, joined.
+pub fn error_text(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with("Stack backtrace:") || line.starts_with("stack backtrace:") {
+            break;
+        }
+        if !line.is_empty() && line != "Caused by:" {
+            lines.push(line.trim_start_matches("Error: ").to_string());
+        }
+    }
+    lines.join("; ")
+}
+
+/// If a target was left stopped (`T`) by an interrupted attach, lets it run again. A process
+/// that someone stopped on purpose is also resumed, which is why this runs only after wtdiag
+/// itself had to kill a py-spy. Returns true when it sent SIGCONT.
+pub fn resume_if_stopped(pid: u32) -> bool {
+    if matches!(procfs::stat(pid), Ok(s) if s.state == 'T') {
+        let Ok(raw) = i32::try_from(pid) else {
+            return false;
+        };
+        return nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(raw),
+            nix::sys::signal::Signal::SIGCONT,
+        )
+        .is_ok();
+    }
+    false
+}
+
+struct RunOutput {
+    success: bool,
+    status: String,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+enum RunError {
+    Spawn(std::io::Error),
+    TimedOut,
+}
+
+fn run_with_deadline(mut cmd: Command, deadline: Duration) -> Result<RunOutput, RunError> {
+    use std::os::unix::process::CommandExt;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // No Rust backtrace in py-spy's errors: they are shown to the user.
+        .env("RUST_BACKTRACE", "0")
+        .process_group(0);
+    let mut child = cmd.spawn().map_err(RunError::Spawn)?;
+    let mut stdout_pipe = child.stdout.take();
+    let mut stderr_pipe = child.stderr.take();
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        let out = s.spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(p) = stdout_pipe.as_mut() {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        });
+        let err = s.spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(p) = stderr_pipe.as_mut() {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        });
+        let mut pause = Duration::from_millis(1);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Ok(status),
+                Ok(None) if started.elapsed() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break Err(RunError::TimedOut);
+                }
+                Ok(None) => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(10));
+                }
+                Err(e) => break Err(RunError::Spawn(e)),
+            }
+        };
+        let stdout = out.join().unwrap_or_default();
+        let stderr = err.join().unwrap_or_default();
+        status.map(|status| RunOutput {
+            success: status.success(),
+            status: status.to_string(),
+            stdout,
+            stderr,
+        })
+    })
+}
+
+fn run_quick(path: &Path, args: &[&str]) -> Result<String, PySpyError> {
+    let mut cmd = Command::new(path);
+    cmd.args(args);
+    match run_with_deadline(cmd, Duration::from_secs(10)) {
+        Ok(out) if out.success => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        Ok(out) => Err(PySpyError::Unusable {
+            path: path.to_path_buf(),
+            why: format!(
+                "`py-spy {}` failed ({}): {}",
+                args.join(" "),
+                out.status,
+                error_text(&out.stderr)
+            ),
+        }),
+        Err(RunError::Spawn(e)) => Err(PySpyError::Unusable {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        }),
+        Err(RunError::TimedOut) => Err(PySpyError::Unusable {
+            path: path.to_path_buf(),
+            why: format!("`py-spy {}` did not finish in 10 s", args.join(" ")),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_text_drops_the_backtrace() {
+        let stderr = b"Error: Failed to get process executable name. Check that the process is running.\n\nCaused by:\n    0: No such file or directory (os error 2)\n\nStack backtrace:\n   0: anyhow\n";
+        assert_eq!(
+            error_text(stderr),
+            "Failed to get process executable name. Check that the process is running.; 0: No such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn failures_are_named_from_stderr() {
+        let me = std::process::id();
+        let e = classify_failure(
+            me,
+            "exit status: 1".into(),
+            "Permission Denied: Try running again with elevated permissions".into(),
+        );
+        assert!(matches!(e, PySpyError::PermissionDenied { .. }));
+        let e = classify_failure(
+            me,
+            "exit status: 1".into(),
+            "Failed to find python version from target process".into(),
+        );
+        assert!(matches!(e, PySpyError::NotPython { .. }));
+        let e = classify_failure(u32::MAX - 1, "exit status: 1".into(), "whatever".into());
+        assert!(matches!(e, PySpyError::Exited { .. }));
+    }
+
+    #[test]
+    fn missing_explicit_binary_is_refused() {
+        let c = Candidates {
+            explicit: Some(PathBuf::from("/nonexistent/py-spy")),
+            path_dirs: vec![],
+            target_dirs: vec![],
+        };
+        assert!(matches!(
+            PySpy::locate(&c),
+            Err(PySpyError::NotExecutable(_))
+        ));
+        let c = Candidates {
+            explicit: None,
+            path_dirs: vec![PathBuf::from("/nonexistent")],
+            target_dirs: vec![PathBuf::from("/srv/venv/bin")],
+        };
+        let err = PySpy::locate(&c).unwrap_err().to_string();
+        assert!(err.contains("pip install py-spy"), "{err}");
+        assert!(err.contains("/srv/venv/bin"), "{err}");
+    }
+}

@@ -1,0 +1,384 @@
+//! PostgreSQL server logs → typed [`PgEvent`]s, streaming. [`PgLogReader`] takes lines from
+//! [`crate::input`], tells the format from the first lines (stderr with any `log_line_prefix`,
+//! csvlog, jsonlog, syslog), assembles multi-line messages and hands each event that matters to
+//! a sink. It keeps no events: callers aggregate (`wtdiag pg`) or correlate (`wtdiag logs
+//! --pg-log`) as they go. One file per concern: [`prefix`] compiles and guesses
+//! `log_line_prefix`; `stderr`, `csvlog`, `jsonlog` and `syslog` assemble messages; `classify`
+//! turns a message into an event by the server's wordings.
+
+mod classify;
+mod csvlog;
+mod event;
+mod jsonlog;
+pub mod prefix;
+mod record;
+mod severity;
+mod stderr;
+mod syslog;
+
+use classify::Classifier;
+use csvlog::{CsvAssembler, CsvLine};
+use jsonlog::JsonAssembler;
+use record::Record;
+use stderr::{Envelope, LineUse, StderrAssembler};
+
+pub use event::{CancelReason, DeadlockParty, LockState, PgEvent, PgEventKind, StatementPhase};
+pub use prefix::{Prefix, PrefixError};
+
+use crate::input::Line;
+use crate::parse::skips::{self, Skips};
+
+/// The server's log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgLogFormat {
+    Stderr,
+    Csvlog,
+    Jsonlog,
+    Syslog,
+}
+
+impl PgLogFormat {
+    /// As `log_destination` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PgLogFormat::Stderr => "stderr",
+            PgLogFormat::Csvlog => "csvlog",
+            PgLogFormat::Jsonlog => "jsonlog",
+            PgLogFormat::Syslog => "syslog",
+        }
+    }
+}
+
+/// Reasons lines are skipped, as the report lists them.
+pub const SKIP_NO_PREFIX: &str = "line does not start with the log_line_prefix (give --prefix)";
+pub const SKIP_ORPHAN: &str = "DETAIL/HINT/STATEMENT or continuation line without its message";
+pub const SKIP_NOT_CSV: &str = "not a csvlog record";
+pub const SKIP_UNTERMINATED_CSV: &str = "csvlog record with an unterminated quote";
+pub const SKIP_NOT_JSON: &str = "not a jsonlog record";
+pub const SKIP_NOT_SYSLOG: &str = "not a syslog line";
+pub const SKIP_UNKNOWN: &str = "not a PostgreSQL log line";
+
+/// Lines looked at before the format is decided.
+const SNIFF_LINES: usize = 400;
+const SNIFF_BYTES: usize = 4 << 20;
+
+enum State {
+    Sniffing,
+    Stderr(StderrAssembler),
+    Syslog(StderrAssembler),
+    Csv(CsvAssembler),
+    Json(JsonAssembler),
+    Unknown,
+}
+
+/// Streaming reader of one PostgreSQL log.
+pub struct PgLogReader {
+    forced_prefix: Option<Prefix>,
+    state: State,
+    sniffed: Vec<(u64, Vec<u8>)>,
+    sniffed_bytes: usize,
+    classifier: Classifier,
+    skips: Skips,
+    messages: u64,
+    scratch: Vec<u8>,
+}
+
+/// What reading one log gave, besides its events.
+#[derive(Debug)]
+pub struct PgLogSummary {
+    /// None when no line was a PostgreSQL log line.
+    pub format: Option<PgLogFormat>,
+    /// The `log_line_prefix` used (given or detected), for stderr and syslog.
+    pub prefix: Option<String>,
+    /// True when lines can be told apart by backend (`%p`/`%c`, or syslog's pid, or the
+    /// structured formats).
+    pub has_pid: bool,
+    pub skips: Skips,
+    pub lossy_lines: u64,
+    /// Server messages read (events or not).
+    pub messages: u64,
+}
+
+impl PgLogReader {
+    /// `prefix` overrides detection for stderr and syslog.
+    pub fn new(prefix: Option<Prefix>) -> PgLogReader {
+        PgLogReader {
+            forced_prefix: prefix,
+            state: State::Sniffing,
+            sniffed: Vec::new(),
+            sniffed_bytes: 0,
+            classifier: Classifier::default(),
+            skips: Skips::default(),
+            messages: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Reads one line; `sink` gets every event that the line completes.
+    pub fn push(&mut self, line: Line<'_>, sink: &mut dyn FnMut(&PgEvent<'_>)) {
+        if line.overlong.is_some() {
+            self.skips.record(skips::OVERLONG, line.number);
+            return;
+        }
+        if let State::Sniffing = self.state {
+            self.sniffed.push((line.number, line.bytes.to_vec()));
+            self.sniffed_bytes += line.bytes.len();
+            if self.sniffed.len() >= SNIFF_LINES || self.sniffed_bytes >= SNIFF_BYTES {
+                self.decide(sink);
+            }
+            return;
+        }
+        self.read(line.number, line.bytes, sink);
+    }
+
+    /// Ends the input: hands out the messages still open.
+    pub fn finish(mut self, sink: &mut dyn FnMut(&PgEvent<'_>)) -> PgLogSummary {
+        if let State::Sniffing = self.state {
+            self.decide(sink);
+        }
+        let PgLogReader {
+            state,
+            mut classifier,
+            mut skips,
+            mut messages,
+            ..
+        } = self;
+        let mut emit = |r: &Record| {
+            messages += 1;
+            if let Some(e) = classifier.classify(r) {
+                sink(&e);
+            }
+        };
+        let (format, prefix, has_pid, lossy_lines) = match state {
+            State::Stderr(mut a) => {
+                a.finish(&mut emit);
+                let p = a.prefix();
+                (
+                    Some(PgLogFormat::Stderr),
+                    Some(p.source().to_string()),
+                    p.has_pid(),
+                    a.lossy_lines,
+                )
+            }
+            State::Syslog(mut a) => {
+                a.finish(&mut emit);
+                (
+                    Some(PgLogFormat::Syslog),
+                    Some(a.prefix().source().to_string()),
+                    true,
+                    a.lossy_lines,
+                )
+            }
+            State::Csv(mut a) => {
+                if a.finish() {
+                    skips.record(SKIP_UNTERMINATED_CSV, 0);
+                }
+                (Some(PgLogFormat::Csvlog), None, true, a.lossy_lines)
+            }
+            State::Json(_) => (Some(PgLogFormat::Jsonlog), None, true, 0),
+            State::Unknown | State::Sniffing => (None, None, false, 0),
+        };
+        PgLogSummary {
+            format,
+            prefix,
+            has_pid,
+            skips,
+            lossy_lines,
+            messages,
+        }
+    }
+
+    /// Chooses the format from the sniffed lines, then reads them.
+    fn decide(&mut self, sink: &mut dyn FnMut(&PgEvent<'_>)) {
+        let sniffed = std::mem::take(&mut self.sniffed);
+        self.state = self.choose(&sniffed);
+        for (number, bytes) in &sniffed {
+            self.read(*number, bytes, sink);
+        }
+    }
+
+    fn choose(&self, sniffed: &[(u64, Vec<u8>)]) -> State {
+        let lines = || {
+            sniffed
+                .iter()
+                .map(|(_, b)| b.as_slice())
+                .filter(|b| !b.trim_ascii().is_empty())
+        };
+        let Some(first) = lines().next() else {
+            return State::Unknown;
+        };
+        if first.trim_ascii_start().starts_with(b"{") {
+            return State::Json(JsonAssembler::default());
+        }
+        if syslog::split(first).is_some() {
+            let texts: Vec<Vec<u8>> = lines()
+                .filter_map(syslog::split)
+                .filter(|s| s.chunk.is_none_or(|(_, m)| m == 1))
+                .map(|s| {
+                    let mut buf = Vec::new();
+                    syslog::unescape_tabs(s.text, &mut buf).to_vec()
+                })
+                .collect();
+            let prefix = self
+                .forced_prefix
+                .clone()
+                .or_else(|| prefix::detect(texts.iter().map(Vec::as_slice)));
+            return match prefix {
+                Some(p) => State::Syslog(StderrAssembler::new(p)),
+                None => State::Unknown,
+            };
+        }
+        if let Some(n) = prefix::timestamp_len(first)
+            && first.get(n) == Some(&b',')
+        {
+            return State::Csv(CsvAssembler::default());
+        }
+        match self
+            .forced_prefix
+            .clone()
+            .or_else(|| prefix::detect(lines()))
+        {
+            Some(p) => State::Stderr(StderrAssembler::new(p)),
+            None => State::Unknown,
+        }
+    }
+
+    fn read(&mut self, number: u64, bytes: &[u8], sink: &mut dyn FnMut(&PgEvent<'_>)) {
+        let PgLogReader {
+            state,
+            classifier,
+            skips,
+            messages,
+            scratch,
+            ..
+        } = self;
+        let mut emit = |r: &Record| {
+            *messages += 1;
+            if let Some(e) = classifier.classify(r) {
+                sink(&e);
+            }
+        };
+        match state {
+            State::Stderr(a) => {
+                if bytes.is_empty() {
+                    return;
+                }
+                match a.push(number, bytes, Envelope::default(), &mut emit) {
+                    LineUse::Used => {}
+                    LineUse::Orphan => skips.record(SKIP_ORPHAN, number),
+                    LineUse::NoPrefix => skips.record(SKIP_NO_PREFIX, number),
+                }
+            }
+            State::Syslog(a) => {
+                if bytes.is_empty() {
+                    return;
+                }
+                let Some(s) = syslog::split(bytes) else {
+                    skips.record(SKIP_NOT_SYSLOG, number);
+                    return;
+                };
+                let text = syslog::unescape_tabs(s.text, scratch);
+                let envelope = Envelope {
+                    pid: Some(s.pid),
+                    time: s.time,
+                };
+                let continued_chunk = s.chunk.is_some_and(|(_, m)| m > 1)
+                    && !text.starts_with(b"\t")
+                    && a.prefix().split(text).is_none();
+                let used = if continued_chunk {
+                    a.continue_last(text, false)
+                } else {
+                    a.push(number, text, envelope, &mut emit)
+                };
+                match used {
+                    LineUse::Used => {}
+                    LineUse::Orphan => skips.record(SKIP_ORPHAN, number),
+                    LineUse::NoPrefix => skips.record(SKIP_NO_PREFIX, number),
+                }
+            }
+            State::Csv(a) => match a.push(number, bytes, &mut emit) {
+                CsvLine::Pending | CsvLine::Record => {}
+                CsvLine::Malformed => skips.record(SKIP_NOT_CSV, number),
+                CsvLine::TooLong => skips.record(SKIP_UNTERMINATED_CSV, number),
+            },
+            State::Json(a) => {
+                if !bytes.trim_ascii().is_empty() && !a.push(number, bytes, &mut emit) {
+                    skips.record(SKIP_NOT_JSON, number);
+                }
+            }
+            State::Unknown => {
+                if !bytes.is_empty() {
+                    skips.record(SKIP_UNKNOWN, number)
+                }
+            }
+            State::Sniffing => unreachable!("lines are buffered while sniffing"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(text: &str, prefix: Option<&str>) -> (Vec<String>, PgLogSummary) {
+        let mut reader = PgLogReader::new(prefix.map(|p| Prefix::compile(p).unwrap()));
+        let mut got = Vec::new();
+        let mut sink = |e: &PgEvent<'_>| got.push(format!("{}:{:?}:{:?}", e.line, e.pid, e.kind));
+        for (i, l) in text.split('\n').enumerate() {
+            reader.push(
+                Line {
+                    number: i as u64 + 1,
+                    bytes: l.as_bytes(),
+                    overlong: None,
+                },
+                &mut sink,
+            );
+        }
+        let summary = reader.finish(&mut sink);
+        (got, summary)
+    }
+
+    #[test]
+    fn same_message_in_three_formats_gives_the_same_event() {
+        let stderr = "2026-11-26 22:38:15.674 UTC [8794] LOG:  process 8794 still waiting for ShareLock on transaction 779 after 200.131 ms\n2026-11-26 22:38:15.674 UTC [8794] DETAIL:  Process holding the lock: 8793. Wait queue: 8794.\n2026-11-26 22:38:15.674 UTC [8794] CONTEXT:  while updating tuple (0,1) in relation \"app_order\"\n2026-11-26 22:38:15.674 UTC [8794] STATEMENT:  UPDATE \"app_order\" SET \"status\" = $1 WHERE \"app_order\".\"id\" = $2";
+        let csv = "2026-11-26 22:38:15.674 UTC,\"django\",\"shop\",8794,\"127.0.0.1:59340\",6b08b4d7.225a,5,\"UPDATE waiting\",2026-11-26 22:38:15 UTC,5/21,780,LOG,00000,\"process 8794 still waiting for ShareLock on transaction 779 after 200.131 ms\",\"Process holding the lock: 8793. Wait queue: 8794.\",,,,\"while updating tuple (0,1) in relation \"\"app_order\"\"\",\"UPDATE \"\"app_order\"\" SET \"\"status\"\" = $1 WHERE \"\"app_order\"\".\"\"id\"\" = $2\",,,\"shop-lockchain-b\",\"client backend\",,0";
+        let json = r#"{"timestamp":"2026-11-26 22:38:15.674 UTC","user":"django","dbname":"shop","pid":8794,"error_severity":"LOG","message":"process 8794 still waiting for ShareLock on transaction 779 after 200.131 ms","detail":"Process holding the lock: 8793. Wait queue: 8794.","context":"while updating tuple (0,1) in relation \"app_order\"","statement":"UPDATE \"app_order\" SET \"status\" = $1 WHERE \"app_order\".\"id\" = $2","application_name":"shop-lockchain-b","backend_type":"client backend","query_id":0}"#;
+        let syslog = "Nov 26 22:38:15 db1 postgres[8794]: [9-1] 2026-11-26 22:38:15.674 UTC [8794] LOG:  process 8794 still waiting for ShareLock on transaction 779 after 200.131 ms\nNov 26 22:38:15 db1 postgres[8794]: [9-2] 2026-11-26 22:38:15.674 UTC [8794] DETAIL:  Process holding the lock: 8793. Wait queue: 8794.\nNov 26 22:38:15 db1 postgres[8794]: [9-3] 2026-11-26 22:38:15.674 UTC [8794] CONTEXT:  while updating tuple (0,1) in relation \"app_order\"\nNov 26 22:38:15 db1 postgres[8794]: [9-4] 2026-11-26 22:38:15.674 UTC [8794] STATEMENT:  UPDATE \"app_order\" SET \"status\" = $1 WHERE \"app_order\".\"id\" = $2";
+        let (a, sa) = read_all(stderr, None);
+        let (b, sb) = read_all(csv, None);
+        let (c, sc) = read_all(json, None);
+        let (d, sd) = read_all(syslog, None);
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        assert_eq!(a, d);
+        assert_eq!(sa.format, Some(PgLogFormat::Stderr));
+        assert_eq!(sb.format, Some(PgLogFormat::Csvlog));
+        assert_eq!(sc.format, Some(PgLogFormat::Jsonlog));
+        assert_eq!(sd.format, Some(PgLogFormat::Syslog));
+        assert_eq!(
+            sa.skips.total() + sb.skips.total() + sc.skips.total() + sd.skips.total(),
+            0
+        );
+    }
+
+    #[test]
+    fn syslog_tab_escapes_continue_the_statement() {
+        let text = "Nov 26 22:38:11 db1 postgres[8787]: [5-1] 2026-11-26 22:38:11.596 UTC [8787] LOG:  duration: 2.013 ms  statement: CREATE TABLE app_author (\nNov 26 22:38:11 db1 postgres[8787]: [5-2] #011    id serial PRIMARY KEY\nNov 26 22:38:11 db1 postgres[8787]: [5-3] #011)";
+        let (got, summary) = read_all(text, None);
+        assert_eq!(summary.skips.total(), 0);
+        assert_eq!(got.len(), 1);
+        assert!(
+            got[0].contains("CREATE TABLE app_author (\\n    id serial PRIMARY KEY\\n)"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_text_is_skipped_and_counted() {
+        let (got, summary) = read_all("hello\nworld", None);
+        assert!(got.is_empty());
+        assert_eq!(summary.format, None);
+        assert_eq!(summary.skips.total(), 2);
+    }
+}

@@ -1,0 +1,1013 @@
+//! `log_line_prefix`: compiles the server's prefix string (`'%m [%p] %q%u@%d '`) into a matcher
+//! that splits a stderr line into the prefix's fields and the rest, and guesses the prefix of a
+//! log that does not say. Fixed-shape escapes (times, pids, SQLSTATEs) are read by shape; free
+//! text (`%u %d %a %h %r %b %i`) runs to the next literal, backtracking when that is ambiguous.
+
+use memchr::memmem;
+
+use super::severity::{self, Severity};
+
+/// One `%` escape of `log_line_prefix`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escape {
+    /// `%a`
+    Application,
+    /// `%u`
+    User,
+    /// `%d`
+    Database,
+    /// `%r` host(port)
+    HostPort,
+    /// `%h`
+    Host,
+    /// `%b`
+    BackendType,
+    /// `%p`
+    Pid,
+    /// `%P` parallel leader pid (may be empty)
+    LeaderPid,
+    /// `%t` time without milliseconds
+    Time,
+    /// `%m` time with milliseconds
+    TimeMs,
+    /// `%n` Unix epoch with milliseconds
+    Epoch,
+    /// `%i` command tag
+    CommandTag,
+    /// `%e` SQLSTATE
+    SqlState,
+    /// `%c` session id `hex(start).hex(pid)`
+    SessionId,
+    /// `%l` line number in the session
+    LineNumber,
+    /// `%s` session start
+    SessionStart,
+    /// `%v` virtual transaction id
+    VirtualXid,
+    /// `%x` transaction id
+    Xid,
+    /// `%Q` query id
+    QueryId,
+}
+
+impl Escape {
+    fn from_letter(c: u8) -> Option<Escape> {
+        Some(match c {
+            b'a' => Escape::Application,
+            b'u' => Escape::User,
+            b'd' => Escape::Database,
+            b'r' => Escape::HostPort,
+            b'h' => Escape::Host,
+            b'b' => Escape::BackendType,
+            b'p' => Escape::Pid,
+            b'P' => Escape::LeaderPid,
+            b't' => Escape::Time,
+            b'm' => Escape::TimeMs,
+            b'n' => Escape::Epoch,
+            b'i' => Escape::CommandTag,
+            b'e' => Escape::SqlState,
+            b'c' => Escape::SessionId,
+            b'l' => Escape::LineNumber,
+            b's' => Escape::SessionStart,
+            b'v' => Escape::VirtualXid,
+            b'x' => Escape::Xid,
+            b'Q' => Escape::QueryId,
+            _ => return None,
+        })
+    }
+
+    fn letter(self) -> char {
+        match self {
+            Escape::Application => 'a',
+            Escape::User => 'u',
+            Escape::Database => 'd',
+            Escape::HostPort => 'r',
+            Escape::Host => 'h',
+            Escape::BackendType => 'b',
+            Escape::Pid => 'p',
+            Escape::LeaderPid => 'P',
+            Escape::Time => 't',
+            Escape::TimeMs => 'm',
+            Escape::Epoch => 'n',
+            Escape::CommandTag => 'i',
+            Escape::SqlState => 'e',
+            Escape::SessionId => 'c',
+            Escape::LineNumber => 'l',
+            Escape::SessionStart => 's',
+            Escape::VirtualXid => 'v',
+            Escape::Xid => 'x',
+            Escape::QueryId => 'Q',
+        }
+    }
+
+    /// Free text runs to whatever follows it; the rest have a shape.
+    fn is_free_text(self) -> bool {
+        matches!(
+            self,
+            Escape::Application
+                | Escape::User
+                | Escape::Database
+                | Escape::HostPort
+                | Escape::Host
+                | Escape::BackendType
+                | Escape::CommandTag
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Literal(Vec<u8>),
+    Field(Escape),
+    /// `%q`: non-session processes stop printing here.
+    SessionOnly,
+}
+
+/// A compiled `log_line_prefix`.
+#[derive(Debug, Clone)]
+pub struct Prefix {
+    source: String,
+    tokens: Vec<Token>,
+}
+
+/// Why a `--prefix` string cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PrefixError {
+    #[error(
+        "unknown escape %{0} in log_line_prefix; the escapes are %a %u %d %r %h %b %p %P %t %m %n %i %e %c %l %s %v %x %q %Q %%"
+    )]
+    UnknownEscape(char),
+    #[error("log_line_prefix ends with a lone %")]
+    TrailingPercent,
+}
+
+/// What a prefix said about one line. Byte slices point into the line.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PrefixFields<'a> {
+    pub time: Option<&'a [u8]>,
+    /// True when `time` is `%n` (epoch seconds).
+    pub epoch: bool,
+    pub pid: Option<u32>,
+    pub user: Option<&'a [u8]>,
+    pub database: Option<&'a [u8]>,
+    pub application: Option<&'a [u8]>,
+    pub sqlstate: Option<&'a [u8]>,
+    /// True when the line stopped at `%q` (a background process).
+    pub stopped_at_q: bool,
+}
+
+/// A line split by a prefix: its fields, severity and message.
+#[derive(Debug, Clone, Copy)]
+pub struct PrefixedLine<'a> {
+    pub fields: PrefixFields<'a>,
+    pub severity: Severity,
+    /// SQLSTATE printed after the severity with `log_error_verbosity = verbose`.
+    pub verbose_sqlstate: Option<&'a [u8]>,
+    pub message: &'a [u8],
+}
+
+/// Prefixes seen in the wild, tried in turn when none is given: PostgreSQL's default, Debian's,
+/// pgBadger's recommendation, RDS, Cloud SQL, Azure, and common hand-written ones.
+pub const COMMON_PREFIXES: &[&str] = &[
+    "%m [%p] ",
+    "%m [%p] %q%u@%d ",
+    "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
+    "%t [%p]: [%l-1] user=%u,db=%d ",
+    "%t [%p]: user=%u,db=%d,app=%a,client=%h ",
+    "%m [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
+    "%t:%r:%u@%d:[%p]:",
+    "%m:%r:%u@%d:[%p]:",
+    "%m [%p]: [%l-1] db=%d,user=%u ",
+    "%t [%p-%l] %q%u@%d ",
+    "%m [%p] %q[user=%u,db=%d,app=%a] ",
+    "%t-%c-",
+    "%m-%c-",
+    "< %m >",
+    "%t [%p] ",
+    "%m %p ",
+    "[%p] ",
+    "%m ",
+    "%t ",
+    "",
+];
+
+impl Prefix {
+    /// Compiles a `log_line_prefix` value. Padding (`%-10u`) is accepted and absorbed.
+    pub fn compile(source: &str) -> Result<Prefix, PrefixError> {
+        let b = source.as_bytes();
+        let mut tokens = Vec::new();
+        let mut literal = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] != b'%' {
+                literal.push(b[i]);
+                i += 1;
+                continue;
+            }
+            i += 1;
+            // padding: %-10u, %10u
+            while i < b.len() && (b[i] == b'-' || b[i].is_ascii_digit()) {
+                i += 1;
+            }
+            let Some(&c) = b.get(i) else {
+                return Err(PrefixError::TrailingPercent);
+            };
+            i += 1;
+            if c == b'%' {
+                literal.push(b'%');
+                continue;
+            }
+            if !literal.is_empty() {
+                tokens.push(Token::Literal(std::mem::take(&mut literal)));
+            }
+            if c == b'q' {
+                tokens.push(Token::SessionOnly);
+            } else {
+                let escape = Escape::from_letter(c).ok_or(PrefixError::UnknownEscape(c as char))?;
+                tokens.push(Token::Field(escape));
+            }
+        }
+        if !literal.is_empty() {
+            tokens.push(Token::Literal(literal));
+        }
+        Ok(Prefix {
+            source: source.to_string(),
+            tokens,
+        })
+    }
+
+    /// The prefix as the server's setting spells it.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// True when a line's backend can be told: `%p` or `%c` (whose second half is the pid).
+    pub fn has_pid(&self) -> bool {
+        self.tokens.iter().any(|t| {
+            matches!(
+                t,
+                Token::Field(Escape::Pid) | Token::Field(Escape::SessionId)
+            )
+        })
+    }
+
+    pub fn has_time(&self) -> bool {
+        self.tokens.iter().any(|t| {
+            matches!(
+                t,
+                Token::Field(Escape::Time)
+                    | Token::Field(Escape::TimeMs)
+                    | Token::Field(Escape::Epoch)
+            )
+        })
+    }
+
+    /// Splits `line` into prefix fields, severity and message; None when the line does not start
+    /// with this prefix followed by a severity (`LOG:  `, `DETAIL:  `, ...).
+    pub fn split<'a>(&self, line: &'a [u8]) -> Option<PrefixedLine<'a>> {
+        let mut fields = PrefixFields::default();
+        let (severity, verbose_sqlstate, message) =
+            match_tokens(&self.tokens, line, 0, &mut fields)?;
+        Some(PrefixedLine {
+            fields,
+            severity,
+            verbose_sqlstate,
+            message,
+        })
+    }
+}
+
+type Tail<'a> = severity::SeveritySplit<'a>;
+
+/// Matches `tokens` against `line[pos..]`, then a severity; fills `fields` on success.
+fn match_tokens<'a>(
+    tokens: &[Token],
+    line: &'a [u8],
+    pos: usize,
+    fields: &mut PrefixFields<'a>,
+) -> Option<Tail<'a>> {
+    let Some((first, rest)) = tokens.split_first() else {
+        return severity::split(&line[pos..]);
+    };
+    match first {
+        Token::Literal(lit) => {
+            if line[pos..].starts_with(lit) {
+                match_tokens(rest, line, pos + lit.len(), fields)
+            } else {
+                None
+            }
+        }
+        Token::SessionOnly => {
+            let saved = *fields;
+            if let Some(tail) = match_tokens(rest, line, pos, fields) {
+                return Some(tail);
+            }
+            *fields = saved;
+            fields.stopped_at_q = true;
+            severity::split(&line[pos..])
+        }
+        Token::Field(escape) if escape.is_free_text() => {
+            let saved = *fields;
+            // Candidate ends: each place where what follows can start.
+            let mut from = pos;
+            loop {
+                let end = next_candidate_end(rest, line, from)?;
+                let value = &line[pos..end];
+                set_field(fields, *escape, value);
+                if let Some(tail) = match_tokens(rest, line, end, fields) {
+                    return Some(tail);
+                }
+                *fields = saved;
+                if end >= line.len() || end - pos > 512 {
+                    return None;
+                }
+                from = end + 1;
+            }
+        }
+        Token::Field(escape) => {
+            let len = shaped_len(*escape, &line[pos..])?;
+            set_field(fields, *escape, &line[pos..pos + len]);
+            match_tokens(rest, line, pos + len, fields)
+        }
+    }
+}
+
+/// The first position at or after `from` where the tokens after a free-text field could
+/// begin: the next literal, or the severity when nothing follows.
+fn next_candidate_end(rest: &[Token], line: &[u8], from: usize) -> Option<usize> {
+    if from > line.len() {
+        return None;
+    }
+    match rest.iter().find(|t| !matches!(t, Token::SessionOnly)) {
+        Some(Token::Literal(lit)) => memmem::find(&line[from..], lit).map(|i| from + i),
+        Some(Token::Field(_)) | Some(Token::SessionOnly) => Some(from),
+        None => {
+            (from..line.len().min(from + 1024)).find(|&p| severity::split(&line[p..]).is_some())
+        }
+    }
+}
+
+fn set_field<'a>(fields: &mut PrefixFields<'a>, escape: Escape, value: &'a [u8]) {
+    let trimmed = value.trim_ascii();
+    match escape {
+        Escape::TimeMs | Escape::Time if fields.time.is_none() || fields.epoch => {
+            fields.time = Some(trimmed);
+            fields.epoch = false;
+        }
+        Escape::Epoch if fields.time.is_none() => {
+            fields.time = Some(trimmed);
+            fields.epoch = true;
+        }
+        Escape::Pid => fields.pid = parse_u32(trimmed),
+        Escape::SessionId => {
+            if fields.pid.is_none()
+                && let Some(dot) = memchr::memchr(b'.', trimmed)
+            {
+                fields.pid = parse_hex_u32(&trimmed[dot + 1..]);
+            }
+        }
+        Escape::User => fields.user = Some(trimmed),
+        Escape::Database => fields.database = Some(trimmed),
+        Escape::Application => fields.application = Some(trimmed),
+        Escape::SqlState => fields.sqlstate = Some(trimmed),
+        _ => {}
+    }
+}
+
+fn parse_u32(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || b.len() > 10 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u64::from(c - b'0');
+    }
+    u32::try_from(v).ok()
+}
+
+fn parse_hex_u32(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || b.len() > 8 {
+        return None;
+    }
+    u32::from_str_radix(std::str::from_utf8(b).ok()?, 16).ok()
+}
+
+/// The length of a fixed-shape escape's value at the start of `b` (padding spaces included).
+fn shaped_len(escape: Escape, b: &[u8]) -> Option<usize> {
+    let lead = b.iter().take_while(|&&c| c == b' ').count();
+    let s = &b[lead..];
+    let len = match escape {
+        Escape::Time | Escape::TimeMs | Escape::SessionStart => timestamp_len(s)?,
+        Escape::Epoch => {
+            let int = digits(s);
+            if int == 0 {
+                return None;
+            }
+            if s.get(int) == Some(&b'.') {
+                int + 1 + digits(&s[int + 1..])
+            } else {
+                int
+            }
+        }
+        Escape::Pid | Escape::LineNumber | Escape::Xid => {
+            let n = digits(s);
+            if n == 0 {
+                return None;
+            }
+            n
+        }
+        Escape::LeaderPid => digits(s),
+        Escape::QueryId => {
+            usize::from(s.first() == Some(&b'-'))
+                + digits(&s[usize::from(s.first() == Some(&b'-'))..])
+        }
+        Escape::SqlState => {
+            if s.len() >= 5
+                && s[..5]
+                    .iter()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            {
+                5
+            } else {
+                0
+            }
+        }
+        Escape::SessionId => s
+            .iter()
+            .take_while(|c| c.is_ascii_hexdigit() || **c == b'.')
+            .count(),
+        Escape::VirtualXid => s
+            .iter()
+            .take_while(|c| c.is_ascii_digit() || **c == b'/')
+            .count(),
+        _ => return None,
+    };
+    // An empty value (`vxid= xid=0`) leaves the spaces to the literal after it.
+    Some(if len == 0 { 0 } else { lead + len })
+}
+
+fn digits(b: &[u8]) -> usize {
+    b.iter().take_while(|c| c.is_ascii_digit()).count()
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.fff][ ZONE]` where ZONE is an abbreviation (`UTC`, `CEST`) or a
+/// numeric offset (`+03`, `-0530`).
+pub fn timestamp_len(b: &[u8]) -> Option<usize> {
+    if b.len() < 19 {
+        return None;
+    }
+    let shape = b"dddd-dd-dd dd:dd:dd";
+    for (i, &want) in shape.iter().enumerate() {
+        let c = b[i];
+        let ok = if want == b'd' {
+            c.is_ascii_digit()
+        } else if i == 10 {
+            c == b' ' || c == b'T'
+        } else {
+            c == want
+        };
+        if !ok {
+            return None;
+        }
+    }
+    let mut n = 19;
+    if b.get(n) == Some(&b'.') {
+        let d = digits(&b[n + 1..]);
+        if d > 0 {
+            n += 1 + d;
+        }
+    }
+    if b.get(n) == Some(&b' ') {
+        let z = &b[n + 1..];
+        let alpha = z.iter().take_while(|c| c.is_ascii_uppercase()).count();
+        if (1..=6).contains(&alpha) && z.get(alpha).is_none_or(|c| !c.is_ascii_alphanumeric()) {
+            n += 1 + alpha;
+        } else if matches!(z.first(), Some(b'+' | b'-')) {
+            let d = z[1..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit() || **c == b':')
+                .count();
+            if d >= 2 {
+                n += 2 + d;
+            }
+        }
+    }
+    Some(n)
+}
+
+/// Picks the prefix that reads the most of `lines` (the first lines of a log), trying the
+/// common ones and one inferred from the lines themselves. None when none reads any.
+pub fn detect<'a>(lines: impl Iterator<Item = &'a [u8]> + Clone) -> Option<Prefix> {
+    let mut candidates: Vec<Prefix> = COMMON_PREFIXES
+        .iter()
+        .filter_map(|s| Prefix::compile(s).ok())
+        .collect();
+    if let Some(inferred) = infer(lines.clone())
+        && !COMMON_PREFIXES.contains(&inferred.as_str())
+        && let Ok(p) = Prefix::compile(&inferred)
+    {
+        // Background processes print nothing after %q: try it at each place, inside literals
+        // too (`type=%b %q| %u@%d`).
+        let mut variants = Vec::new();
+        for k in 0..p.tokens.len() {
+            let cuts: Vec<usize> = match &p.tokens[k] {
+                Token::Literal(l) => (1..l.len()).collect(),
+                _ => Vec::new(),
+            };
+            for cut in cuts {
+                let Token::Literal(l) = &p.tokens[k] else {
+                    continue;
+                };
+                let mut tokens = p.tokens.clone();
+                tokens.splice(
+                    k..=k,
+                    [
+                        Token::Literal(l[..cut].to_vec()),
+                        Token::SessionOnly,
+                        Token::Literal(l[cut..].to_vec()),
+                    ],
+                );
+                variants.push(tokens);
+            }
+            if k > 0 {
+                let mut tokens = p.tokens.clone();
+                tokens.insert(k, Token::SessionOnly);
+                variants.push(tokens);
+            }
+        }
+        candidates.push(p);
+        for tokens in variants {
+            candidates.push(Prefix {
+                source: source_of(&tokens),
+                tokens,
+            });
+        }
+    }
+    // Score: lines read, then lines read in full (not stopped at %q); the first candidate wins
+    // a tie (the common ones come first, then the inferred one, then its %q variants).
+    let mut best: Option<((usize, usize), Prefix)> = None;
+    for candidate in candidates {
+        let mut read = 0;
+        let mut full = 0;
+        for l in lines.clone().filter(|l| !l.starts_with(b"\t")) {
+            if let Some(split) = candidate.split(l) {
+                read += 1;
+                full += usize::from(!split.fields.stopped_at_q);
+            }
+        }
+        let score = (read, full);
+        if read > 0 && best.as_ref().is_none_or(|(b, _)| score > *b) {
+            best = Some((score, candidate));
+        }
+    }
+    best.map(|(_, p)| p)
+}
+
+/// The `log_line_prefix` spelling of compiled tokens.
+fn source_of(tokens: &[Token]) -> String {
+    let mut out = String::new();
+    for t in tokens {
+        match t {
+            Token::Literal(l) => out.push_str(&String::from_utf8_lossy(l).replace('%', "%%")),
+            Token::SessionOnly => out.push_str("%q"),
+            Token::Field(e) => {
+                out.push('%');
+                out.push(e.letter());
+            }
+        }
+    }
+    out
+}
+
+/// Guesses a `log_line_prefix` from the text before the severity of the lines that show the
+/// most (client backends print user and database; background processes leave them empty).
+pub fn infer<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Option<String> {
+    let mut best: Option<(usize, String)> = None;
+    for line in lines.take(400) {
+        let Some(at) = severity::find(line) else {
+            continue;
+        };
+        let guess = infer_one(&line[..at]);
+        let escapes = guess.matches('%').count();
+        if best.as_ref().is_none_or(|(n, _)| escapes > *n) {
+            best = Some((escapes, guess));
+        }
+    }
+    best.map(|(_, g)| g)
+}
+
+/// Keys people put before `=` in a prefix, and the escape each stands for.
+const KEYED: &[(&str, char)] = &[
+    ("user", 'u'),
+    ("usr", 'u'),
+    ("u", 'u'),
+    ("db", 'd'),
+    ("database", 'd'),
+    ("dbname", 'd'),
+    ("d", 'd'),
+    ("app", 'a'),
+    ("application", 'a'),
+    ("application_name", 'a'),
+    ("appname", 'a'),
+    ("a", 'a'),
+    ("client", 'h'),
+    ("host", 'h'),
+    ("remote", 'r'),
+    ("h", 'h'),
+    ("pid", 'p'),
+    ("p", 'p'),
+    ("sql_error_code", 'e'),
+    ("sqlstate", 'e'),
+    ("state", 'e'),
+    ("e", 'e'),
+    ("xid", 'x'),
+    ("txid", 'x'),
+    ("vxid", 'v'),
+    ("session", 'c'),
+    ("sid", 'c'),
+    ("line", 'l'),
+    ("query_id", 'Q'),
+    ("queryid", 'Q'),
+    ("backend", 'b'),
+    ("backend_type", 'b'),
+    ("type", 'b'),
+    ("tag", 'i'),
+    ("cmd", 'i'),
+    ("qid", 'Q'),
+    ("epoch", 'n'),
+    ("start", 's'),
+];
+
+fn infer_one(text: &[u8]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    let mut seen_time = false;
+    let mut seen_pid = false;
+    let mut seen_line = false;
+    while i < text.len() {
+        let rest = &text[i..];
+        if let Some(n) = timestamp_len(rest) {
+            let has_ms = rest.get(19) == Some(&b'.');
+            out.push_str(if seen_time {
+                "%s"
+            } else if has_ms {
+                "%m"
+            } else {
+                "%t"
+            });
+            seen_time = true;
+            i += n;
+            continue;
+        }
+        let d = digits(rest);
+        if d == 10 && rest.get(10) == Some(&b'.') && digits(&rest[11..]) == 3 && !seen_time {
+            out.push_str("%n");
+            seen_time = true;
+            i += 14;
+            continue;
+        }
+        // session id: hex.hex
+        let hex = rest.iter().take_while(|c| c.is_ascii_hexdigit()).count();
+        if (6..=8).contains(&hex) && rest.get(hex) == Some(&b'.') {
+            let hex2 = rest[hex + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_hexdigit())
+                .count();
+            if hex2 >= 1 && (i == 0 || !text[i - 1].is_ascii_alphanumeric()) {
+                out.push_str("%c");
+                i += hex + 1 + hex2;
+                continue;
+            }
+        }
+        if rest[0] == b'[' {
+            let d = digits(&rest[1..]);
+            if d > 0 && rest.get(1 + d) == Some(&b']') && !seen_pid {
+                out.push_str("[%p]");
+                seen_pid = true;
+                i += d + 2;
+                continue;
+            }
+            if d > 0 && rest.get(1 + d) == Some(&b'-') && !seen_line {
+                let d2 = digits(&rest[2 + d..]);
+                if d2 > 0 && rest.get(2 + d + d2) == Some(&b']') {
+                    out.push_str("[%l-");
+                    out.push_str(&String::from_utf8_lossy(&rest[2 + d..2 + d + d2]));
+                    out.push(']');
+                    seen_line = true;
+                    i += 3 + d + d2;
+                    continue;
+                }
+            }
+            if rest.starts_with(b"[local]") {
+                out.push_str("%r");
+                i += 7;
+                continue;
+            }
+        }
+        // key=value: the value's shape says the escape where it can, the key where it cannot
+        let word = rest
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+            .count();
+        if word > 0
+            && rest.get(word) == Some(&b'=')
+            && (i == 0 || !text[i - 1].is_ascii_alphanumeric())
+        {
+            let key = String::from_utf8_lossy(&rest[..word]).to_ascii_lowercase();
+            let value = &rest[word + 1..];
+            let (esc, len) = keyed_value(&key, value, seen_time);
+            seen_time |= matches!(esc, 'm' | 't' | 'n');
+            seen_pid |= esc == 'p';
+            out.push_str(&String::from_utf8_lossy(&rest[..=word]));
+            out.push('%');
+            out.push(esc);
+            i += word + 1 + len;
+            continue;
+        }
+        // user@db
+        if word > 0 && rest.get(word) == Some(&b'@') {
+            let db = rest[word + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+                .count();
+            if db > 0 {
+                out.push_str("%u@%d");
+                i += word + 1 + db;
+                continue;
+            }
+        }
+        // host(port)
+        if let Some(n) = host_port_len(rest) {
+            out.push_str("%r");
+            i += n;
+            continue;
+        }
+        if d > 0
+            && !seen_pid
+            && (i == 0 || !text[i - 1].is_ascii_alphanumeric())
+            && rest.get(d).is_none_or(|c| !c.is_ascii_alphanumeric())
+        {
+            out.push_str("%p");
+            seen_pid = true;
+            i += d;
+            continue;
+        }
+        let ch = rest[0];
+        if ch == b'%' {
+            out.push_str("%%");
+        } else {
+            out.push(ch as char);
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The escape a `key=value` stands for, and the value's length.
+fn keyed_value(key: &str, v: &[u8], seen_time: bool) -> (char, usize) {
+    if let Some(n) = timestamp_len(v) {
+        let esc = if seen_time || matches!(key, "start" | "session_start" | "s" | "started") {
+            's'
+        } else if v.get(19) == Some(&b'.') {
+            'm'
+        } else {
+            't'
+        };
+        return (esc, n);
+    }
+    let d = digits(v);
+    if d >= 9 && v.get(d) == Some(&b'.') && digits(&v[d + 1..]) > 0 {
+        return ('n', d + 1 + digits(&v[d + 1..]));
+    }
+    let hex = v.iter().take_while(|c| c.is_ascii_hexdigit()).count();
+    if (6..=8).contains(&hex) && v.get(hex) == Some(&b'.') {
+        let hex2 = v[hex + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_hexdigit())
+            .count();
+        if hex2 > 0 {
+            return ('c', hex + 1 + hex2);
+        }
+    }
+    if let Some(n) = host_port_len(v) {
+        return ('r', n);
+    }
+    // text: to a delimiter, or a space before another `key=` or a symbol
+    let mut len = 0;
+    while len < v.len() {
+        let c = v[len];
+        if matches!(c, b',' | b';' | b']' | b'|') {
+            break;
+        }
+        if c == b' ' {
+            let next = &v[len + 1..];
+            let w = next
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                .count();
+            if next.is_empty()
+                || w == 0
+                || next.get(w) == Some(&b'=')
+                || severity::split(next).is_some()
+            {
+                break;
+            }
+        }
+        len += 1;
+    }
+    if len > 0 && v[len - 1] == b':' {
+        len -= 1;
+    }
+    // `l=%l`: a one-letter key is most often the escape's own letter
+    let letter = (key.len() == 1)
+        .then(|| key.as_bytes()[0])
+        .filter(|c| Escape::from_letter(*c).is_some())
+        .map(char::from);
+    let known = letter.or_else(|| KEYED.iter().find(|(k, _)| *k == key).map(|(_, e)| *e));
+    let value = &v[..len];
+    let numeric = !value.is_empty()
+        && value
+            .iter()
+            .enumerate()
+            .all(|(i, c)| c.is_ascii_digit() || (i == 0 && *c == b'-'));
+    let esc = match known {
+        Some(e) => e,
+        None if numeric => 'Q',
+        None => 'i',
+    };
+    (esc, len)
+}
+
+/// `127.0.0.1(5432)`, `::1(5432)`, `host.example(5432)`.
+fn host_port_len(b: &[u8]) -> Option<usize> {
+    let host = b
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b':' | b'-'))
+        .count();
+    if host == 0 || b.get(host) != Some(&b'(') {
+        return None;
+    }
+    let port = digits(&b[host + 1..]);
+    if port > 0
+        && b.get(host + 1 + port) == Some(&b')')
+        && memchr::memchr2(b'.', b':', &b[..host]).is_some()
+    {
+        Some(host + port + 2)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split<'a>(prefix: &str, line: &'a str) -> PrefixedLine<'a> {
+        Prefix::compile(prefix)
+            .unwrap()
+            .split(line.as_bytes())
+            .unwrap_or_else(|| panic!("{prefix:?} does not read {line:?}"))
+    }
+
+    fn s(b: Option<&[u8]>) -> Option<&str> {
+        b.map(|b| std::str::from_utf8(b).unwrap())
+    }
+
+    #[test]
+    fn default_prefix() {
+        let l = split(
+            "%m [%p] ",
+            "2026-11-26 22:38:11.336 UTC [8776] LOG:  starting PostgreSQL 15.18",
+        );
+        assert_eq!(s(l.fields.time), Some("2026-11-26 22:38:11.336 UTC"));
+        assert_eq!(l.fields.pid, Some(8776));
+        assert_eq!(l.severity, Severity::Log);
+        assert_eq!(l.message, b"starting PostgreSQL 15.18");
+    }
+
+    #[test]
+    fn debian_prefix_with_and_without_session() {
+        let p = "%m [%p] %q%u@%d ";
+        let l = split(
+            p,
+            "2026-11-26 22:38:11.593 UTC [8787] django@shop LOG:  duration: 0.240 ms  statement: SELECT 1",
+        );
+        assert_eq!(s(l.fields.user), Some("django"));
+        assert_eq!(s(l.fields.database), Some("shop"));
+        assert_eq!(l.message, b"duration: 0.240 ms  statement: SELECT 1");
+        let l = split(
+            p,
+            "2026-11-26 22:38:11.336 UTC [8776] LOG:  checkpoint starting: time",
+        );
+        assert_eq!(l.fields.user, None);
+        assert_eq!(l.fields.pid, Some(8776));
+        // an '@' later in the message must not be taken for user@db
+        let l = split(
+            p,
+            "2026-11-26 22:38:11.336 UTC [8776] LOG:  duration: 1 ms  statement: SELECT 'a@b' x",
+        );
+        assert_eq!(l.fields.user, None);
+        assert_eq!(l.message, b"duration: 1 ms  statement: SELECT 'a@b' x");
+    }
+
+    #[test]
+    fn pgbadger_prefix_with_spaces_in_app_name() {
+        let l = split(
+            "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
+            "2026-11-26 22:38:11 UTC [8787]: [3-1] user=django,db=shop,app=pgAdmin 4 - CONN,client=10.0.0.5 ERROR:  deadlock detected",
+        );
+        assert_eq!(s(l.fields.application), Some("pgAdmin 4 - CONN"));
+        assert_eq!(s(l.fields.database), Some("shop"));
+        assert_eq!(l.severity, Severity::Error);
+    }
+
+    #[test]
+    fn rds_prefix() {
+        let p = "%t:%r:%u@%d:[%p]:";
+        let l = split(
+            p,
+            "2026-11-26 22:38:11 UTC:10.1.2.3(51234):app@prod:[4242]:LOG:  duration: 5.1 ms  statement: SELECT 1",
+        );
+        assert_eq!(l.fields.pid, Some(4242));
+        assert_eq!(s(l.fields.user), Some("app"));
+        let l = split(
+            p,
+            "2026-11-26 22:38:11 UTC::@:[4200]:LOG:  checkpoint starting: time",
+        );
+        assert_eq!(l.fields.pid, Some(4200));
+        assert_eq!(s(l.fields.user), Some(""));
+    }
+
+    #[test]
+    fn session_id_gives_pid_and_epoch_time() {
+        let l = split(
+            "%n %c %e ",
+            "1732660691.336 6b08b4d3.2248 40P01 ERROR:  deadlock detected",
+        );
+        assert_eq!(l.fields.pid, Some(0x2248));
+        assert!(l.fields.epoch);
+        assert_eq!(s(l.fields.sqlstate), Some("40P01"));
+    }
+
+    #[test]
+    fn verbose_sqlstate_and_unknown_escape() {
+        let l = split(
+            "%m [%p] ",
+            "2026-11-26 22:38:18.128 UTC [8818] ERROR:  40P01: deadlock detected",
+        );
+        assert_eq!(s(l.verbose_sqlstate), Some("40P01"));
+        assert_eq!(l.message, b"deadlock detected");
+        assert_eq!(
+            Prefix::compile("%m %z").unwrap_err(),
+            PrefixError::UnknownEscape('z')
+        );
+        assert_eq!(
+            Prefix::compile("%m %").unwrap_err(),
+            PrefixError::TrailingPercent
+        );
+        assert!(Prefix::compile("%-10u %5p 100%% ").is_ok());
+    }
+
+    #[test]
+    fn rejects_lines_without_severity() {
+        let p = Prefix::compile("%m [%p] ").unwrap();
+        assert!(p.split(b"\tFROM app_book").is_none());
+        assert!(
+            p.split(b"2026-11-26 22:38:11.336 UTC [87x6] LOG:  x")
+                .is_none()
+        );
+        assert!(p.split(b"").is_none());
+    }
+
+    #[test]
+    fn detects_common_prefixes() {
+        let debian = [
+            &b"2026-11-26 22:38:11.336 UTC [8776] LOG:  starting PostgreSQL 15.18"[..],
+            b"2026-11-26 22:38:11.593 UTC [8787] django@shop LOG:  duration: 0.240 ms  statement: SELECT 1",
+        ];
+        assert_eq!(
+            detect(debian.iter().copied()).unwrap().source(),
+            "%m [%p] %q%u@%d "
+        );
+        let default = [&b"2026-11-26 22:38:11.336 UTC [8776] LOG:  starting"[..]];
+        let p = detect(default.iter().copied()).unwrap();
+        assert!(p.has_pid());
+    }
+
+    #[test]
+    fn infers_a_custom_prefix() {
+        let lines = [
+            &b"2026-11-26 22:38:11.336 UTC pid=8776 sid=6b08b4d3.2248 app=,usr=,db= LOG:  starting"[..],
+            b"2026-11-26 22:38:11.593 UTC pid=8787 sid=6b08b4d3.2253 app=shop-setup,usr=django,db=shop LOG:  duration: 0.240 ms  statement: SELECT 1",
+        ];
+        let inferred = infer(lines.iter().copied()).unwrap();
+        assert_eq!(inferred, "%m pid=%p sid=%c app=%a,usr=%u,db=%d ");
+        let p = detect(lines.iter().copied()).unwrap();
+        let l = p.split(lines[1]).unwrap();
+        assert_eq!(l.fields.pid, Some(8787));
+        assert_eq!(s(l.fields.application), Some("shop-setup"));
+    }
+}
