@@ -49,9 +49,9 @@ complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -s h -l help -d 'Pri
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l prefix -d 'The server\'s log_line_prefix, when auto-detection cannot tell (e.g. \'%t [%p]: [%l-1] \')' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l top -d 'How many statements, lock waits and bursts to report per category' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l n1-min-repeats -d 'N+1 burst: at least this many runs of one statement shape by one backend...' -r
-complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l n1-min-total-ms -d '...taking at least this many milliseconds in total...' -r
-complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l n1-max-gap-ms -d '...each within this many milliseconds of the previous one (a request-sized window)' -r
-complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l event-min-ms -d 'List statements at least this slow in the JSON events (the rest are counted, and their fingerprints aggregated)' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l n1-min-total-ms -d '...taking at least this many milliseconds in all (from the first run\'s start to the last run\'s end, or their summed durations if larger; with whole-second log times, the count alone decides)...' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l n1-max-gap-ms -d '...each within this many milliseconds of the previous one (a request-sized window), with values that change from run to run' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l event-min-ms -d 'List statements at least this slow in the JSON events and report their shapes as slow_query findings (the rest are counted in events_omitted, and aggregated per fingerprint all the same)' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l since -d 'Only events at or after this time (RFC 3339, or \'YYYY-MM-DD HH:MM:SS[ +HHMM]\'; UTC when no offset)' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l until -d 'Only events at or before this time (same forms as --since)' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l format -d 'Output format' -r -f -a "table\t'A ranked table for people'

@@ -108,14 +108,18 @@ pub struct PgArgs {
     /// N+1 burst: at least this many runs of one statement shape by one backend...
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub n1_min_repeats: u32,
-    /// ...taking at least this many milliseconds in total...
+    /// ...taking at least this many milliseconds in all (from the first run's start to the last
+    /// run's end, or their summed durations if larger; with whole-second log times, the count
+    /// alone decides)...
     #[arg(long, value_name = "MS", default_value_t = 50.0)]
     pub n1_min_total_ms: f64,
-    /// ...each within this many milliseconds of the previous one (a request-sized window)
+    /// ...each within this many milliseconds of the previous one (a request-sized window), with
+    /// values that change from run to run
     #[arg(long, value_name = "MS", default_value_t = 1000.0)]
     pub n1_max_gap_ms: f64,
-    /// List statements at least this slow in the JSON events (the rest are counted, and their
-    /// fingerprints aggregated)
+    /// List statements at least this slow in the JSON events and report their shapes as
+    /// slow_query findings (the rest are counted in events_omitted, and aggregated per
+    /// fingerprint all the same)
     #[arg(long, value_name = "MS", default_value_t = 1000.0)]
     pub event_min_ms: f64,
     #[command(flatten)]

@@ -25,7 +25,10 @@ pub struct AppLogJoin {
 }
 
 impl AppLogJoin {
-    pub fn new(incidents: &[Incident]) -> AppLogJoin {
+    /// `app_offset`: the UTC offset the application logs in, when known (the offset of the
+    /// records Gunicorn's workers wrote after loading the app); app-log times without an
+    /// offset are read in it, else in the error log's.
+    pub fn new(incidents: &[Incident], app_offset: Option<FixedOffset>) -> AppLogJoin {
         let mut by_pid: HashMap<u32, PidState> = HashMap::new();
         let mut order: Vec<usize> = (0..incidents.len()).collect();
         order.sort_by_key(|&i| incidents[i].time);
@@ -39,9 +42,8 @@ impl AppLogJoin {
                 .waiting
                 .push_back((incidents[i].time, i));
         }
-        let default_offset = incidents
-            .first()
-            .map(|i| *i.time.offset())
+        let default_offset = app_offset
+            .or_else(|| incidents.first().map(|i| *i.time.offset()))
             .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
         AppLogJoin {
             by_pid,

@@ -79,9 +79,37 @@ pub struct StackReading {
     pub hot_frames: Vec<SampledFrame>,
     /// Blocked in the database driver: PostgreSQL can say on what.
     pub waits_on_database: bool,
+    /// How long the thread has been blocked in the same database call (0 when it is not).
+    pub database_block_seconds: f64,
+    /// Samples of the request inside a lazy related-object load.
+    pub lazy_samples: usize,
     /// When the request's samples start and end (seconds since sampling began).
     pub busy_from: f64,
     pub busy_to: f64,
+}
+
+impl StackReading {
+    fn empty(activity: Activity, thread_id: Option<u64>, samples: usize) -> StackReading {
+        StackReading {
+            activity,
+            thread_id,
+            samples,
+            busy_samples: 0,
+            stuck_seconds: 0.0,
+            cause: None,
+            confidence: Confidence::Low,
+            reason: String::new(),
+            call_site: None,
+            view: None,
+            stuck_frame: None,
+            hot_frames: Vec::new(),
+            waits_on_database: false,
+            database_block_seconds: 0.0,
+            lazy_samples: 0,
+            busy_from: 0.0,
+            busy_to: 0.0,
+        }
+    }
 }
 
 fn method(function: &str) -> &str {
@@ -146,23 +174,7 @@ fn share(part: usize, whole: usize) -> f64 {
 
 /// Reads a worker's samples. `stuck_min` is the streak from which a request counts as stuck.
 pub fn read_stacks(samples: &[Sample], stuck_min: f64) -> StackReading {
-    let idle = |activity, thread_id| StackReading {
-        activity,
-        thread_id,
-        samples: samples.len(),
-        busy_samples: 0,
-        stuck_seconds: 0.0,
-        cause: None,
-        confidence: Confidence::High,
-        reason: String::new(),
-        call_site: None,
-        view: None,
-        stuck_frame: None,
-        hot_frames: Vec::new(),
-        waits_on_database: false,
-        busy_from: 0.0,
-        busy_to: 0.0,
-    };
+    let idle = |activity, thread_id| StackReading::empty(activity, thread_id, samples.len());
     if samples.is_empty() {
         return idle(Activity::Unsampled, None);
     }
@@ -203,16 +215,13 @@ fn read_request(
     let n = verdicts.len();
     let streaks = profile::streaks(&points);
     let longest = profile::longest(&streaks).map(|s| s.seconds).unwrap_or(0.0);
-    let current = *streaks.last().expect("a run has a streak");
-    let last = verdicts[n - 1];
+    let (Some(current), Some(last)) = (streaks.last().copied(), verdicts.last().copied()) else {
+        return StackReading::empty(Activity::Idle, Some(thread_id), samples);
+    };
     let current_points = &run[current.first..=current.last];
     let current_blocked = current_points.iter().all(|r| !r.point.stack.active);
     let stuck_now = current.seconds >= stuck_min;
     let is_db = |v: &StackVerdict| matches!(v.cause, Cause::SlowQuery | Cause::NPlusOne);
-    let lazy = verdicts
-        .iter()
-        .filter(|v| v.cause == Cause::NPlusOne)
-        .count();
     let db_points: Vec<usize> = (0..n).filter(|i| is_db(verdicts[*i])).collect();
     // Separate visits to the database: runs of database samples broken by a change of stack.
     let db_visits = streaks
@@ -231,24 +240,37 @@ fn read_request(
         } else {
             Activity::Busy
         },
-        thread_id: Some(thread_id),
-        samples,
         busy_samples: n,
         stuck_seconds: longest,
-        cause: None,
         confidence: Confidence::Medium,
-        reason: String::new(),
         call_site: last.call_site.clone(),
         view: last.view.clone(),
         stuck_frame: last.stuck_frame.clone(),
         hot_frames: hot_frames(run.iter().map(|r| r.point.stack)),
-        waits_on_database: false,
         busy_from: points[0].at,
         busy_to: points[n - 1].at,
+        ..StackReading::empty(Activity::Busy, Some(thread_id), samples)
     };
     let samples_of = |k: usize| format!("{k} of {n} samples");
 
-    if is_db(last) && current_blocked && stuck_now {
+    let lazy_points: Vec<usize> = (0..n)
+        .filter(|i| verdicts[*i].cause == Cause::NPlusOne)
+        .collect();
+    let lazy_visits = streaks
+        .iter()
+        .filter(|s| (s.first..=s.last).any(|i| lazy_points.contains(&i)))
+        .count();
+    // Lazy loads seen in separate visits, or while the thread ran: a loop of queries. (Each lazy
+    // query has the same stack, so a busy machine that slows PostgreSQL can show one blocked
+    // stack for a second; that alone is no single slow statement.)
+    let repeated_lazy = lazy_points.len() >= 2
+        && (lazy_visits >= 2 || lazy_points.iter().any(|i| run[*i].point.stack.active));
+    let repeated_queries = n >= 3 && db_points.len() >= 3 && db_visits >= 2 && one_db_site;
+    let blocked_in_db = is_db(last) && current_blocked && stuck_now;
+    reading.database_block_seconds = if blocked_in_db { current.seconds } else { 0.0 };
+    reading.lazy_samples = lazy_points.len();
+
+    if blocked_in_db && !repeated_lazy && !repeated_queries {
         // One statement the thread is blocked on: a lock or a slow query, even inside a lazy load.
         reading.cause = Some(Cause::SlowQuery);
         reading.confidence = Confidence::Low;
@@ -266,7 +288,7 @@ fn read_request(
         );
         return reading;
     }
-    if lazy >= 2 || (n >= 3 && db_points.len() >= 3 && db_visits >= 2 && one_db_site) {
+    if repeated_lazy || repeated_queries {
         let lazy_verdict = verdicts
             .iter()
             .rev()
@@ -280,16 +302,19 @@ fn read_request(
         reading.activity = Activity::Busy;
         reading.call_site = lazy_verdict.call_site.clone();
         reading.view = lazy_verdict.view.clone();
-        reading.confidence = if lazy >= 3 {
+        reading.confidence = if lazy_points.len() >= 3 {
             Confidence::High
         } else {
             Confidence::Medium
         };
-        reading.reason = if lazy >= 2 {
+        // Blocked in the database right now: PostgreSQL can still say it is a lock.
+        reading.waits_on_database = blocked_in_db;
+        reading.reason = if repeated_lazy {
             format!(
-                "lazy related-object loads (related_descriptors __get__) in {}, the stack \
-                 changing between them: one query per row of a loop",
-                samples_of(lazy)
+                "lazy related-object loads (related_descriptors __get__) in {}, {} separate \
+                 visit(s) to the database: one query per row of a loop",
+                samples_of(lazy_points.len()),
+                lazy_visits
             )
         } else {
             format!(
@@ -312,11 +337,10 @@ fn read_request(
             e.0 += 1;
             e.1 = i;
         }
-        let (_, (_, at)) = counts
-            .iter()
-            .max_by_key(|(_, (count, latest))| (*count, *latest))
-            .expect("a run has verdicts");
-        verdicts[*at]
+        counts
+            .values()
+            .max_by_key(|(count, latest)| (*count, *latest))
+            .map_or(last, |(_, at)| verdicts[*at])
     };
     let with_cause: Vec<usize> = (0..n)
         .filter(|i| verdicts[*i].cause == dominant.cause)
@@ -521,6 +545,56 @@ pub fn diagnose(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) 
 
     if busy && reading.waits_on_database {
         match &input.backend {
+            BackendLookup::Found(activity) if reading.cause == Some(Cause::NPlusOne) => {
+                // A loop of queries blocked right now: only a lock, or one statement as old as
+                // the block, outweighs the loop.
+                let told = database_cause(activity);
+                let statement_age = activity.backend.query_seconds.unwrap_or(0.0);
+                let one_long_statement = told.cause == Cause::SlowQuery
+                    && told.confirmed
+                    && statement_age + 0.5 >= reading.database_block_seconds;
+                if told.cause == Cause::LockWait || one_long_statement {
+                    cause = Some(told.cause);
+                    confidence = told.confidence;
+                    database_confirmed = told.confirmed;
+                    reason = format!("{}; {}", told.reason, reading.reason);
+                    extra_advice = told.advice;
+                }
+                evidence.extend(told.evidence);
+            }
+            BackendLookup::Found(activity)
+                if statement_began_later(activity, reading.database_block_seconds) =>
+            {
+                // The worker sat in one stack for longer than its backend's statement has run:
+                // several statements in a row from the same line, each quick.
+                let statement_age = activity.backend.query_seconds.unwrap_or(0.0);
+                let lazy = reading.lazy_samples > 0;
+                cause = Some(if lazy {
+                    Cause::NPlusOne
+                } else {
+                    Cause::SlowQuery
+                });
+                confidence = if lazy {
+                    Confidence::Medium
+                } else {
+                    Confidence::Low
+                };
+                reason = format!(
+                    "{:.1} s in the same database call{}, but its backend {} is {} with a \
+                     statement only {statement_age:.1} s old: one query after another from \
+                     the same line{}",
+                    reading.database_block_seconds,
+                    if lazy {
+                        " (a lazy related-object load)"
+                    } else {
+                        ""
+                    },
+                    activity.backend.pid,
+                    activity.backend.state.as_deref().unwrap_or("?"),
+                    if lazy { ", one per row of a loop" } else { "" }
+                );
+                evidence.push(format!("pg_stat_activity: {}", describe(&activity.backend)));
+            }
             BackendLookup::Found(activity) => {
                 let told = database_cause(activity);
                 cause = Some(told.cause);
@@ -530,6 +604,7 @@ pub fn diagnose(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) 
                 evidence.extend(told.evidence);
                 extra_advice = told.advice;
             }
+            _ if reading.cause == Some(Cause::NPlusOne) => {}
             BackendLookup::Unmatched => {
                 reason.push_str(
                     "; no backend in pg_stat_activity has this worker's client port (a Unix \
@@ -587,7 +662,9 @@ pub fn diagnose(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) 
                 cause = Some(Cause::Memory);
                 confidence = Confidence::Medium;
                 extra_advice = Some(format!(
-                    "See what the request accumulates while it runs: `py-spy dump --locals --pid                      {}` shows the growing locals; tracemalloc or memray in a test shows where                      the memory is allocated.",
+                    "See what the request accumulates while it runs: `py-spy dump --locals --pid \
+                     {}` shows the growing locals; tracemalloc or memray in a test shows where \
+                     the memory is allocated.",
                     input.pid
                 ));
                 reason = format!(
@@ -672,6 +749,21 @@ pub fn diagnose(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) 
         first_seen: busy.then(|| at(reading.busy_from)),
         last_seen: busy.then(|| at(reading.busy_to)),
         database_confirmed,
+    }
+}
+
+/// True when the backend's current (or last) statement began well after the worker entered the
+/// stack it is blocked in, or the backend is not running anything: the stack spanned several
+/// statements.
+fn statement_began_later(activity: &BackendActivity, block_seconds: f64) -> bool {
+    let b = &activity.backend;
+    if block_seconds <= 0.0 || b.wait_event_type.as_deref() == Some("Lock") {
+        return false;
+    }
+    match (b.state.as_deref(), b.query_seconds) {
+        (Some("active"), Some(age)) => age + 0.5 < block_seconds,
+        (Some(_), _) => true,
+        (None, _) => false,
     }
 }
 
@@ -974,7 +1066,15 @@ mod tests {
                 "{state}: cause ({})",
                 d.reason
             );
-            assert_eq!(d.state.state, expect["state"], "{state}: state");
+            let states: Vec<&str> = match &expect["state"] {
+                serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str()).collect(),
+                v => v.as_str().into_iter().collect(),
+            };
+            assert!(
+                states.contains(&d.state.state.as_str()),
+                "{state}: state {} not in {states:?}",
+                d.state.state
+            );
             assert_eq!(
                 reading.waits_on_database,
                 expect["waits_on_database"].as_bool().unwrap(),
@@ -1083,6 +1183,112 @@ mod tests {
         assert!(d.reason.contains("a slow statement or a lock wait"));
         assert!(d.extra_advice.unwrap().contains("pg_blocking_pids"));
         assert_eq!(d.state.seconds_left, None, "no heartbeat, no deadline");
+    }
+
+    /// A loop of lazy loads on a busy machine: PostgreSQL answers slowly, so the thread sits
+    /// blocked in the same lazy-load stack for over a second. Still N+1, unless PostgreSQL says
+    /// the backend waits on a lock.
+    #[test]
+    fn an_n_plus_one_loop_blocked_for_a_moment_stays_n_plus_one() {
+        let mut samples = recorded("nplus1");
+        let blocked = samples[0].threads.clone();
+        for (i, s) in samples.iter_mut().enumerate() {
+            s.threads = blocked.clone();
+            for t in &mut s.threads {
+                t.active = false;
+                if i == 1 {
+                    // Between two queries: building the next one.
+                    if let Some(f) = t.frames.last_mut() {
+                        f.line += 1;
+                    }
+                }
+            }
+        }
+        let reading = read_stacks(&samples, 1.0);
+        assert_eq!(reading.cause, Some(Cause::NPlusOne), "{}", reading.reason);
+        assert!(reading.waits_on_database);
+        assert!(reading.database_block_seconds >= 1.0);
+
+        let quick = BackendActivity {
+            backend: backend(
+                4300,
+                "active",
+                Some(("Client", "ClientRead")),
+                "SELECT ... author",
+            ),
+            awaited_lock: None,
+            blockers: vec![],
+        };
+        let mut quick = quick;
+        quick.backend.query_seconds = Some(0.01);
+        let d = diagnose(
+            &reading,
+            &input(11, Some(6.0), BackendLookup::Found(Box::new(quick))),
+            &context(30.0),
+        );
+        assert_eq!(d.cause, Some(Cause::NPlusOne), "{}", d.reason);
+
+        let locked = BackendActivity {
+            backend: backend(
+                4300,
+                "active",
+                Some(("Lock", "transactionid")),
+                "SELECT ... author",
+            ),
+            awaited_lock: Some("ShareLock on transaction 9".into()),
+            blockers: vec![backend(
+                4100,
+                "idle in transaction",
+                None,
+                "UPDATE author ...",
+            )],
+        };
+        let d = diagnose(
+            &reading,
+            &input(11, Some(6.0), BackendLookup::Found(Box::new(locked))),
+            &context(30.0),
+        );
+        assert_eq!(d.cause, Some(Cause::LockWait), "{}", d.reason);
+    }
+
+    /// Every sample in the same lazy-load stack, blocked: the stacks alone cannot tell a loop
+    /// from one slow load, PostgreSQL can: its statement is younger than the block.
+    #[test]
+    fn postgres_tells_a_loop_of_quick_queries_from_one_slow_one() {
+        let mut samples = recorded("nplus1");
+        let blocked = samples[0].threads.clone();
+        for s in samples.iter_mut() {
+            s.threads = blocked.clone();
+            for t in &mut s.threads {
+                t.active = false;
+            }
+        }
+        let reading = read_stacks(&samples, 1.0);
+        assert_eq!(reading.cause, Some(Cause::SlowQuery));
+        assert!(reading.waits_on_database && reading.lazy_samples > 0);
+        let mut fresh = BackendActivity {
+            backend: backend(4300, "idle", None, "SELECT ... author"),
+            awaited_lock: None,
+            blockers: vec![],
+        };
+        let d = diagnose(
+            &reading,
+            &input(12, Some(6.0), BackendLookup::Found(Box::new(fresh.clone()))),
+            &context(30.0),
+        );
+        assert_eq!(d.cause, Some(Cause::NPlusOne), "{}", d.reason);
+        fresh.backend.state = Some("active".into());
+        fresh.backend.query_seconds = Some(reading.database_block_seconds + 2.0);
+        let d = diagnose(
+            &reading,
+            &input(12, Some(6.0), BackendLookup::Found(Box::new(fresh))),
+            &context(30.0),
+        );
+        assert_eq!(
+            d.cause,
+            Some(Cause::SlowQuery),
+            "one statement as old as the block"
+        );
     }
 
     #[test]

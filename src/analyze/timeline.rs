@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use chrono::FixedOffset;
+
 use crate::analyze::incident::{Incident, IncidentBuilder};
 use crate::analyze::stack;
 use crate::analyze::window::Window;
@@ -27,6 +29,10 @@ pub struct Timeline {
     counts: BTreeMap<&'static str, u64>,
     omitted: u64,
     incidents: IncidentBuilder,
+    /// How often each UTC offset (seconds) appears on records the workers wrote after loading
+    /// the app (`Error handling request`, `Worker exiting`): the application's own zone, which
+    /// Django sets from TIME_ZONE and which may differ from the master's.
+    worker_offsets: BTreeMap<i32, u64>,
 }
 
 /// What a timeline gives at the end.
@@ -36,6 +42,8 @@ pub struct TimelineResult {
     pub counts: BTreeMap<&'static str, u64>,
     pub omitted: u64,
     pub incidents: Vec<Incident>,
+    /// The offset most worker records carry, if any.
+    pub app_offset: Option<FixedOffset>,
 }
 
 impl Timeline {
@@ -74,6 +82,16 @@ impl Timeline {
             *text = String::new();
         }
         self.incidents.push(&event);
+        if let (
+            EventDetail::RequestAbort { .. } | EventDetail::WorkerExit { exit_code: None },
+            Some(t),
+        ) = (&event.detail, event.time)
+        {
+            *self
+                .worker_offsets
+                .entry(t.offset().local_minus_utc())
+                .or_insert(0) += 1;
+        }
         let routine = matches!(
             event.detail,
             EventDetail::WorkerBoot
@@ -109,6 +127,11 @@ impl Timeline {
             counts: self.counts,
             omitted: self.omitted,
             incidents: self.incidents.finish(),
+            app_offset: self
+                .worker_offsets
+                .iter()
+                .max_by_key(|(_, n)| **n)
+                .and_then(|(secs, _)| FixedOffset::east_opt(*secs)),
         }
     }
 }

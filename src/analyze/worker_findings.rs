@@ -47,7 +47,18 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, incs: &[&Inciden
         .as_deref()
         .map(|r| format!(" on {r}"))
         .unwrap_or_default();
+    // Refined from the PostgreSQL log: say what the database was doing.
+    let db = first
+        .attribution
+        .reason
+        .split(';')
+        .next()
+        .map(|r| r.trim_start_matches("PostgreSQL ").to_string())
+        .unwrap_or_default();
     let title = match (cause, basis) {
+        (Cause::LockWait | Cause::SlowQuery | Cause::Deadlock, Basis::Postgres) => {
+            format!("{what}{on}: in the database, {db}")
+        }
         (Cause::MissingApiTimeout, _) => {
             format!("{what}{on}: outbound HTTP call with no timeout{site}")
         }

@@ -25,7 +25,7 @@ use crate::live::sampler::{self, SamplingPlan, SamplingRun, Targets, WorkerRecor
 use crate::live::source::SourceLines;
 use crate::live::target::{self, Target, TargetKind};
 use crate::live::{parse_duration, procfs};
-use crate::report::{CommandName, Report, Warning};
+use crate::report::{Cause, CommandName, Report, Warning};
 
 /// A request in one stack this long is stuck (capped at half the sampling window, so that a
 /// short run can still see it).
@@ -189,7 +189,14 @@ pub fn run(args: &LiveArgs) -> Result<Report> {
     ));
     report.warnings = warnings;
     report.summary = summary(&run, &diagnoses);
-    report.workers = Some(diagnoses.into_iter().map(|d| d.state).collect());
+    // A worker that gave no sample has no state to show; a warning says why.
+    report.workers = Some(
+        diagnoses
+            .into_iter()
+            .filter(|d| d.state.samples > 0)
+            .map(|d| d.state)
+            .collect(),
+    );
     Ok(report)
 }
 
@@ -288,13 +295,16 @@ fn lookup_backends(
         .filter(|i| readings[*i].waits_on_database)
         .collect();
     let Some(dsn) = dsn else {
-        if !waiting.is_empty() {
+        let undecided = readings
+            .iter()
+            .filter(|r| r.waits_on_database && r.cause == Some(Cause::SlowQuery))
+            .count();
+        if undecided > 0 {
             warnings.push(Warning {
                 code: "database_wait_unrefined",
                 message: format!(
-                    "{} worker(s) wait on the database; without --pg wtdiag cannot tell a lock \
-                     wait from a slow statement",
-                    waiting.len()
+                    "{undecided} worker(s) wait on the database; without --pg wtdiag cannot \
+                     tell a lock wait from a slow statement"
                 ),
                 advice: "Rerun with --pg 'host=... port=... dbname=... user=...' (a role that \
                          can read pg_stat_activity, e.g. one with pg_read_all_stats)."
@@ -491,7 +501,7 @@ fn summary(run: &SamplingRun, diagnoses: &[WorkerDiagnosis]) -> BTreeMap<&'stati
         "samples",
         run.workers.iter().map(|w| w.samples.len() as u64).sum(),
     );
-    for d in diagnoses {
+    for d in diagnoses.iter().filter(|d| d.state.samples > 0) {
         let key = match d.state.state.as_str() {
             "busy" => "busy",
             "stuck" => "stuck",

@@ -59,12 +59,13 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         counts,
         omitted,
         mut incidents,
+        app_offset,
     } = timeline.finish();
 
     for path in &args.app_log {
         let opened = input::open(path, progress_for(path, &args.output))?;
         let compressed = opened.compressed;
-        let mut join = AppLogJoin::new(&incidents);
+        let mut join = AppLogJoin::new(&incidents, app_offset);
         let mut lossy = 0;
         let counts = opened.for_each_line(|line| {
             if let Some(app_line) = applog::parse_line(&line) {

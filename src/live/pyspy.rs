@@ -2,9 +2,11 @@
 //! Python), checking that it can `dump --json`, and running one dump with its stderr kept.
 //!
 //! Each dump is a short-lived child in its own process group, so a Ctrl-C typed at wtdiag's
-//! terminal reaches wtdiag only: py-spy is never killed half-way through its ptrace attach
-//! (which could leave the target stopped). A dump that hangs is killed after a deadline, and
-//! [`resume_if_stopped`] then makes sure the target runs.
+//! terminal reaches wtdiag only: py-spy is never killed half-way through its ptrace attach.
+//! py-spy 0.4 attaches with `PTRACE_SEIZE` + `PTRACE_INTERRUPT`, which a dying tracer releases;
+//! releases whose remoteprocess used `PTRACE_ATTACH` send a SIGSTOP that can outlive a killed
+//! tracer. So a dump that hangs is killed after a deadline, and [`resume_if_stopped`] then makes
+//! sure the target runs.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

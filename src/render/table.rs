@@ -27,6 +27,10 @@ pub fn render(report: &Report, width: Option<u16>, out: &mut dyn Write) -> io::R
     } else {
         writeln!(out, "Root causes, most important first")?;
         writeln!(out, "{}", findings_table(&report.findings, width))?;
+        for f in &report.findings {
+            writeln!(out)?;
+            finding_details(f, out)?;
+        }
     }
     if let Some(pg) = &report.pg
         && !pg.statements.is_empty()
@@ -99,37 +103,46 @@ fn new_table(width: Option<u16>) -> Table {
     t
 }
 
+/// One row per finding: what it is and how much it explains.
 fn findings_table(findings: &[Finding], width: Option<u16>) -> Table {
     let mut t = new_table(width);
     t.set_header(vec!["#", "Severity", "Cause", "Count", "Finding"]);
     for f in findings {
-        let mut cell = vec![f.title.clone()];
-        if !f.reason.is_empty() {
-            cell.push(format!("why ({} confidence): {}", f.confidence, f.reason));
-        }
-        for e in f.evidence.iter().take(EVIDENCE_ROWS) {
-            let at = match e.line {
-                Some(line) => format!("{}:{line}", e.path),
-                None => e.path.clone(),
-            };
-            cell.push(format!("  {at}  {}", e.text));
-        }
-        if f.evidence.len() > EVIDENCE_ROWS {
-            cell.push(format!(
-                "  ... {} more (--format json lists all)",
-                f.evidence.len() - EVIDENCE_ROWS
-            ));
-        }
-        cell.push(format!("fix: {}", f.advice));
         t.add_row(vec![
             f.rank.to_string(),
             f.severity.to_string(),
             f.cause.to_string(),
             f.count.to_string(),
-            cell.join("\n"),
+            f.title.clone(),
         ]);
     }
     t
+}
+
+/// Each finding's why, evidence and fix, as plain lines (no wrapping, so they stay greppable
+/// and copyable: file:line first).
+fn finding_details(f: &Finding, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "#{} {} ({}): {}", f.rank, f.cause, f.severity, f.title)?;
+    if !f.reason.is_empty() {
+        writeln!(out, "  why ({} confidence): {}", f.confidence, f.reason)?;
+    }
+    if !f.evidence.is_empty() {
+        writeln!(out, "  evidence:")?;
+    }
+    for e in f.evidence.iter().take(EVIDENCE_ROWS) {
+        match e.line {
+            Some(line) => writeln!(out, "    {}:{line}  {}", e.path, e.text)?,
+            None => writeln!(out, "    {}  {}", e.path, e.text)?,
+        }
+    }
+    if f.evidence.len() > EVIDENCE_ROWS {
+        writeln!(
+            out,
+            "    ... {} more (--format json lists all)",
+            f.evidence.len() - EVIDENCE_ROWS
+        )?;
+    }
+    writeln!(out, "  fix: {}", f.advice)
 }
 
 fn workers_table(workers: &[WorkerState], width: Option<u16>) -> Table {
@@ -179,7 +192,7 @@ fn statements_table(statements: &[StatementSummary], width: Option<u16>) -> Tabl
             ms(s.mean_ms),
             ms(s.p95_ms),
             ms(s.max_ms),
-            s.normalized.chars().take(300).collect(),
+            s.normalized.chars().take(100).collect(),
         ]);
     }
     t

@@ -536,3 +536,45 @@ fn pg_log_refines_workers_stuck_in_the_database() {
         );
     }
 }
+
+/// Django's TIME_ZONE puts the app log (no offset) and the workers' records in New York time
+/// while the master logs UTC: the app log is read in the workers' zone, so a later request of
+/// the same worker is not mistaken for the one that timed out.
+#[test]
+fn app_log_without_offset_is_read_in_the_workers_zone() {
+    let log = fixture("gunicorn/gunicorn-27.0.1-tz-new-york.log");
+    let app = std::fs::read_to_string(fixture("gunicorn/app-27.0.1-tz-new-york.log")).unwrap();
+    let report = logs_json(&[log.to_str().unwrap()]);
+    let killed = events_of(&report, "worker_killed")
+        .into_iter()
+        .find(|e| e["cause"] == "memory")
+        .expect("the /memory kill")
+        .clone();
+    let pid = killed["pid"].as_u64().unwrap();
+    // A line of the same pid an hour after the kill (local time), as a recycled pid would
+    // write: read in UTC it would come before the kill and be taken for the killed request.
+    let dir = TempDir::new("tz");
+    let later = dir.join("app.log");
+    std::fs::write(
+        &later,
+        format!("{app}2026-11-26 19:10:00,000 {pid} INFO request start GET /later\n"),
+    )
+    .unwrap();
+    let joined = logs_json(&[log.to_str().unwrap(), "--app-log", later.to_str().unwrap()]);
+    let memory = events_of(&joined, "worker_killed")
+        .into_iter()
+        .find(|e| e["pid"] == pid)
+        .unwrap();
+    assert_eq!(memory["request"], "GET /memory");
+    let finding = joined["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["cause"] == "memory")
+        .unwrap();
+    let text = finding["evidence"].to_string();
+    assert!(
+        text.contains("started GET /memory at 2026-11-26 18:07"),
+        "{text}"
+    );
+}

@@ -277,12 +277,19 @@ impl PgAnalysis {
             PgEventKind::TempFile {
                 size, statement, ..
             } => {
-                let (normalized, hash) = match statement {
-                    Some(s) => {
+                // Without a STATEMENT line (extended protocol: the file is logged when the portal
+                // is dropped, after the execute's duration line) it is the backend's last one.
+                let last = e
+                    .pid
+                    .and_then(|p| self.last_shape.get(&p))
+                    .map(|&i| self.statements.get(i));
+                let (normalized, hash) = match (statement, last) {
+                    (Some(s), _) => {
                         let (n, h) = self.normalizer.normalize(s);
                         (n.to_string(), h)
                     }
-                    None => (UNKNOWN_STATEMENT.to_string(), 0),
+                    (None, Some(last)) => (last.normalized.clone(), last.hash),
+                    (None, None) => (UNKNOWN_STATEMENT.to_string(), 0),
                 };
                 let g = self
                     .temp_files
