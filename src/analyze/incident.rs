@@ -5,7 +5,7 @@
 //! incident then gets one cause of the vocabulary.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Duration, FixedOffset};
 
@@ -87,7 +87,7 @@ impl Incident {
             abort_verdict: None,
             basis: Basis::NoTraceback,
             confidence: Confidence::Low,
-            attribution: Arc::default(),
+            attribution: unattributed(),
             correlated: Vec::new(),
         }
     }
@@ -247,6 +247,12 @@ fn intern(pool: &mut HashMap<Arc<Attribution>, ()>, a: &Arc<Attribution>) -> Arc
             a.clone()
         }
     }
+}
+
+/// The attribution of an incident not yet attributed: one shared value, no allocation each.
+fn unattributed() -> Arc<Attribution> {
+    static UNATTRIBUTED: LazyLock<Arc<Attribution>> = LazyLock::new(Arc::default);
+    UNATTRIBUTED.clone()
 }
 
 fn is_fatal(signal: &str) -> bool {
