@@ -10,9 +10,10 @@ use crate::cli::LogsArgs;
 use crate::commands::{Window, check_stdin_once, progress_for};
 use crate::input;
 use crate::parse::applog;
-use crate::parse::gunicorn::{self, GunicornLog};
+use crate::parse::gunicorn::GunicornLog;
 use crate::parse::pg::{PgEvent, PgLogReader};
 use crate::parse::skips::Skips;
+use crate::parse::timestamp;
 use crate::report::{CommandName, InputSummary, Report, Warning};
 
 pub fn run(args: &LogsArgs) -> Result<Report> {
@@ -27,7 +28,7 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     let mut opened = Vec::new();
     for path in &args.files {
         let input = input::open(path, progress_for(path, &args.output))?;
-        opened.push((gunicorn::first_record_time(input.head()), input));
+        opened.push((timestamp::first_in(input.head()), input));
     }
     opened.sort_by_key(|(first, _)| *first);
 
@@ -115,7 +116,7 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         let format = read.format.map_or("unknown", |f| f.name());
         if read.format.is_none() && counts.lines > 0 {
             report.warnings.push(Warning {
-                code: "not_postgres_log",
+                code: "not_pg_log",
                 message: format!("{path}: no line is a PostgreSQL log line"),
                 advice: "Give the server log (stderr with any log_line_prefix, csvlog, jsonlog \
                          or syslog); `wtdiag pg --prefix` shows how a custom prefix is read."

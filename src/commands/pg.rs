@@ -2,7 +2,6 @@
 //! bursts (analyze::pg) → findings. Rotated files are read oldest first; each is streamed, so
 //! memory does not grow with the size of the logs.
 
-use std::io::{BufRead, Read};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -53,8 +52,8 @@ pub fn run(args: &PgArgs) -> Result<Report> {
     let mut report = Report::new(CommandName::Pg);
     let mut pg_inputs = Vec::new();
 
-    for path in oldest_first(&args.files) {
-        let opened = input::open(path, progress_for(path, &args.output))?;
+    for opened in oldest_first(&args.files, &args.output)? {
+        let path = &opened.path.clone();
         let compressed = opened.compressed;
         let source: Arc<str> = Arc::from(path.as_str());
         let mut reader = PgLogReader::new(prefix.clone());
@@ -116,41 +115,22 @@ pub fn run(args: &PgArgs) -> Result<Report> {
     Ok(report)
 }
 
-/// Rotated logs (`postgresql.log.2.gz postgresql.log.1 postgresql.log`) in time order, by the
-/// first timestamp in their first lines; stdin and files without one keep their place at the end.
-fn oldest_first(paths: &[String]) -> Vec<&String> {
-    let mut keyed: Vec<(
-        Option<chrono::DateTime<chrono::FixedOffset>>,
-        usize,
-        &String,
-    )> = paths
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (first_time(p), i, p))
-        .collect();
+/// Opens the logs, and orders rotated ones (`postgresql.log.2.gz postgresql.log.1
+/// postgresql.log`) by the first timestamp in their first lines; if one has none (stdin
+/// included), the order given is kept.
+fn oldest_first(paths: &[String], output: &crate::cli::OutputArgs) -> Result<Vec<input::Input>> {
+    let mut keyed = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let opened = input::open(path, progress_for(path, output))?;
+        let first = if path == "-" {
+            None
+        } else {
+            timestamp::first_in(opened.head())
+        };
+        keyed.push((first, i, opened));
+    }
     if keyed.iter().all(|(t, _, _)| t.is_some()) {
         keyed.sort_by_key(|(t, i, _)| (*t, *i));
     }
-    keyed.into_iter().map(|(_, _, p)| p).collect()
-}
-
-fn first_time(path: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
-    if path == "-" {
-        return None;
-    }
-    let opened = input::open(path, None).ok()?;
-    let reader = std::io::BufReader::new(opened.into_reader().take(64 << 10));
-    for line in reader.split(b'\n').take(200) {
-        let line = line.ok()?;
-        let window = &line[..line.len().min(300)];
-        for start in 0..window.len().saturating_sub(19) {
-            if window[start].is_ascii_digit()
-                && (start == 0 || !window[start - 1].is_ascii_digit())
-                && let Some((t, _)) = timestamp::parse_prefix(&window[start..])
-            {
-                return Some(t);
-            }
-        }
-    }
-    None
+    Ok(keyed.into_iter().map(|(_, _, opened)| opened).collect())
 }

@@ -111,11 +111,6 @@ impl Input {
         &self.head
     }
 
-    /// The (decompressed) text as a plain reader, for a quick look at its first lines.
-    pub fn into_reader(self) -> Box<dyn Read> {
-        self.reader
-    }
-
     /// Streams every line to `each`; see [`for_each_line`].
     pub fn for_each_line(self, each: impl FnMut(Line<'_>)) -> Result<LineCounts, InputError> {
         let Input {

@@ -9,6 +9,7 @@ use std::sync::{Arc, LazyLock};
 use memchr::{memchr, memmem};
 
 use crate::input::{Line, decode};
+use crate::parse::number::{leading_u32, parse_u32};
 use crate::parse::skips::{self, Skips};
 use crate::parse::timestamp;
 use crate::parse::traceback::{self, TracebackBuilder};
@@ -65,42 +66,11 @@ fn header(line: &[u8]) -> Option<Header<'_>> {
     })
 }
 
-fn parse_u32(b: &[u8]) -> Option<u32> {
-    if b.is_empty() || b.len() > 10 {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &c in b {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + (c - b'0') as u64;
-    }
-    u32::try_from(v).ok()
-}
-
-/// The leading decimal number of `b`.
-fn leading_u32(b: &[u8]) -> Option<u32> {
-    let end = b
-        .iter()
-        .position(|c| !c.is_ascii_digit())
-        .unwrap_or(b.len());
-    parse_u32(&b[..end])
-}
-
 fn leading_i32(b: &[u8]) -> Option<i32> {
     match b.first() {
         Some(b'-') => leading_u32(&b[1..]).map(|v| -(v as i32)),
         _ => leading_u32(b).map(|v| v as i32),
     }
-}
-
-/// The time of the first Gunicorn record in `head` (the start of a log), to put several logs in
-/// time order before reading them.
-pub fn first_record_time(head: &[u8]) -> Option<chrono::DateTime<chrono::FixedOffset>> {
-    head.split(|&b| b == b'\n')
-        .filter_map(header)
-        .find_map(|h| timestamp::parse(&decode(h.timestamp).0))
 }
 
 /// The text of a line after a `docker logs -t` prefix (`2026-11-26T22:49:00.000423456Z `) or a
@@ -241,6 +211,13 @@ impl GunicornLog {
     fn classify(&mut self, h: &Header<'_>, line: u64) -> Option<(Option<u32>, EventDetail)> {
         let m = h.message;
         let level = h.level;
+        // Cheap rejection: every message that matters starts with one of these letters.
+        if !matches!(
+            m.first(),
+            Some(b'W' | b'D' | b'B' | b'S' | b'E' | b'A' | b'R')
+        ) {
+            return None;
+        }
         if let Some(rest) = m.strip_prefix(b"WORKER TIMEOUT (pid:") {
             return Some((leading_u32(rest), timeout(false)));
         }

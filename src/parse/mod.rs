@@ -3,6 +3,7 @@
 
 pub mod applog;
 pub mod gunicorn;
+pub mod number;
 pub mod pg;
 pub mod skips;
 pub mod timestamp;

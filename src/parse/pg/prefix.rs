@@ -6,6 +6,7 @@
 use memchr::memmem;
 
 use super::severity::{self, Severity};
+use crate::parse::number::parse_u32;
 
 /// One `%` escape of `log_line_prefix`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -372,20 +373,6 @@ fn set_field<'a>(fields: &mut PrefixFields<'a>, escape: Escape, value: &'a [u8])
         Escape::SqlState => fields.sqlstate = Some(trimmed),
         _ => {}
     }
-}
-
-fn parse_u32(b: &[u8]) -> Option<u32> {
-    if b.is_empty() || b.len() > 10 {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &c in b {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + u64::from(c - b'0');
-    }
-    u32::try_from(v).ok()
 }
 
 fn parse_hex_u32(b: &[u8]) -> Option<u32> {
