@@ -100,6 +100,13 @@ impl PgJoin {
         self.times.get(i).is_some_and(|t| *t <= to)
     }
 
+    /// Any later message of a backend ends the lock wait it had open.
+    fn close_wait(&mut self, pid: Option<u32>, time: DateTime<FixedOffset>) {
+        if let Some(open) = pid.and_then(|p| self.open_waits.remove(&p)) {
+            self.activities[open].end = Some(time);
+        }
+    }
+
     pub fn push(&mut self, path: &str, e: &PgEvent<'_>) {
         let Some(time) = e.time else { return };
         if self.times.is_empty() {
@@ -154,11 +161,7 @@ impl PgJoin {
             PgEventKind::Statement {
                 duration_ms, query, ..
             } => {
-                if let Some(pid) = e.pid
-                    && let Some(open) = self.open_waits.remove(&pid)
-                {
-                    self.activities[open].end = Some(time);
-                }
+                self.close_wait(e.pid, time);
                 if *duration_ms < SLOW_STATEMENT_MS {
                     return;
                 }
@@ -181,11 +184,7 @@ impl PgJoin {
             PgEventKind::Error {
                 message, statement, ..
             } => {
-                if let Some(pid) = e.pid
-                    && let Some(open) = self.open_waits.remove(&pid)
-                {
-                    self.activities[open].end = Some(time);
-                }
+                self.close_wait(e.pid, time);
                 let client_gone = message.starts_with("connection to client lost")
                     || message.starts_with("could not send data to client")
                     || message.starts_with("could not receive data from client");
@@ -202,13 +201,9 @@ impl PgJoin {
                     used: false,
                 });
             }
-            PgEventKind::Cancel { statement, .. } => {
-                if let Some(pid) = e.pid
-                    && let Some(open) = self.open_waits.remove(&pid)
-                {
-                    self.activities[open].end = Some(time);
-                }
-                let _ = statement;
+            PgEventKind::Cancel { .. } => {
+                // A cancelled statement (lock_timeout, statement_timeout) ends the wait.
+                self.close_wait(e.pid, time);
             }
             PgEventKind::Deadlock {
                 processes,
