@@ -5,6 +5,7 @@
 //! on. Only activity near an incident is kept, so memory is bounded by the incidents, not by
 //! the log.
 
+use crate::analyze::window::started_before;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, FixedOffset};
@@ -117,7 +118,6 @@ impl PgJoin {
             line: Some(e.line),
             text: e.message.to_string(),
         };
-        let ms = |v: f64| Duration::microseconds((v * 1000.0) as i64);
         match &e.kind {
             PgEventKind::LockWait {
                 state,
@@ -129,7 +129,9 @@ impl PgJoin {
                 ..
             } => {
                 let Some(pid) = e.pid else { return };
-                let start = time - ms(*wait_ms);
+                let Some(start) = started_before(time, *wait_ms) else {
+                    return;
+                };
                 if let Some(&open) = self.open_waits.get(&pid) {
                     // `acquired` (or the deadlock check) closes the wait this backend had open.
                     if *state != LockState::Waiting {
@@ -165,7 +167,9 @@ impl PgJoin {
                 if *duration_ms < SLOW_STATEMENT_MS {
                     return;
                 }
-                let start = time - ms(*duration_ms);
+                let Some(start) = started_before(time, *duration_ms) else {
+                    return;
+                };
                 if !self.relevant(start, time) {
                     return;
                 }

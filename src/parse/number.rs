@@ -24,6 +24,18 @@ pub fn leading_u32(b: &[u8]) -> Option<u32> {
     parse_u32(&b[..end])
 }
 
+/// Durations longer than this (about three years) are not from a real server: a line that
+/// claims one is unreadable, like any other malformed line.
+pub const MAX_DURATION_MS: f64 = 1e11;
+
+/// A duration in milliseconds as PostgreSQL prints it (`1234.567`): finite, not negative, and
+/// at most [`MAX_DURATION_MS`]. `inf`, `NaN` and `1e309` are refused, so that no time
+/// arithmetic downstream can overflow.
+pub fn parse_ms(s: &str) -> Option<f64> {
+    let v: f64 = s.parse().ok()?;
+    (v.is_finite() && (0.0..=MAX_DURATION_MS).contains(&v)).then_some(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,5 +47,9 @@ mod tests {
         assert_eq!(parse_u32(b"99999999999"), None);
         assert_eq!(leading_u32(b"123) was sent"), Some(123));
         assert_eq!(leading_u32(b"x"), None);
+        assert_eq!(parse_ms("1234.5"), Some(1234.5));
+        for bad in ["inf", "NaN", "1e309", "-1", "1e12", ""] {
+            assert_eq!(parse_ms(bad), None, "{bad}");
+        }
     }
 }

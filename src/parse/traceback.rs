@@ -38,6 +38,8 @@ pub struct TracebackBuilder {
 impl TracebackBuilder {
     /// Takes one continuation line of a log record.
     pub fn push_bytes(&mut self, line: &[u8]) {
+        // One huge line (an exception's repr, container noise) keeps its start only.
+        let line = &line[..line.len().min(MAX_TEXT / 4)];
         if self.text.len() + line.len() + 1 > MAX_TEXT {
             // Keep the head (the outermost frames) and the newest quarter (the innermost
             // frames come last); drop whole lines between them.
@@ -47,8 +49,9 @@ impl TracebackBuilder {
                     .rposition(|&b| b == b'\n')
                     .map_or(0, |p| p + 1)
             };
-            let head = newline_before(&self.text, MAX_TEXT / 2);
-            let tail = newline_before(&self.text, self.text.len() - MAX_TEXT / 4).max(head);
+            let len = self.text.len();
+            let head = newline_before(&self.text, (MAX_TEXT / 2).min(len));
+            let tail = newline_before(&self.text, len.saturating_sub(MAX_TEXT / 4)).max(head);
             self.text.drain(head..tail);
         }
         self.text.extend_from_slice(line);
@@ -148,6 +151,21 @@ fn parse_frame_line(rest: &str) -> Option<FrameRef<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_longer_than_the_cap_after_a_short_one_is_cut_not_a_panic() {
+        let mut b = TracebackBuilder::default();
+        b.push_bytes(b"Traceback (most recent call last):");
+        b.push_bytes(&vec![b'x'; 300 << 10]);
+        for _ in 0..3 {
+            b.push_bytes(&vec![b'y'; 300 << 10]);
+        }
+        b.push_bytes(b"SystemExit: 1");
+        let (text, _) = b.into_text();
+        assert!(text.len() <= MAX_TEXT + MAX_TEXT / 4, "{}", text.len());
+        assert!(text.starts_with("Traceback"));
+        assert!(text.ends_with("SystemExit: 1\n"));
+    }
 
     #[test]
     fn reads_frames_code_and_exception() {

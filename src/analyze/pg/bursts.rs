@@ -4,6 +4,7 @@
 //! detector (at least 5 repeats, at least 50 ms in all). State is per backend and bounded: a
 //! few open runs each, backends idle for longer than the gap are closed and dropped.
 
+use crate::analyze::window::started_before;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -106,7 +107,7 @@ impl BurstDetector {
             open
         });
         backend.last_time = Some(time);
-        let start = time - chrono::Duration::microseconds((duration_ms * 1000.0) as i64);
+        let start = started_before(time, duration_ms).unwrap_or(time);
         match backend.runs.iter_mut().find(|r| r.shape == shape) {
             Some(run) => {
                 run.count += 1;

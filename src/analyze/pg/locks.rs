@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
 
+use crate::analyze::window::started_before;
 use crate::parse::pg::LockState;
 use crate::report::Evidence;
 
@@ -119,9 +120,7 @@ impl LockTracker {
         let mut open: HashMap<(u32, &str, &str), usize> = HashMap::new();
         for l in &self.lines {
             let key = (l.pid, l.mode.as_str(), l.object.as_str());
-            let started = l
-                .time
-                .map(|t| t - chrono::Duration::microseconds((l.wait_ms * 1000.0) as i64));
+            let started = l.time.and_then(|t| started_before(t, l.wait_ms));
             let i = match open.get(&key) {
                 Some(&i) => i,
                 None => {

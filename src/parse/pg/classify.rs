@@ -10,6 +10,7 @@ use memchr::memmem;
 use super::event::{CancelReason, DeadlockParty, LockState, PgEvent, PgEventKind, StatementPhase};
 use super::record::{Record, first_line};
 use super::severity::Severity;
+use crate::parse::number::parse_ms;
 
 /// Backends whose last logged statement text is remembered (for bare `duration:` lines).
 const MAX_REMEMBERED: usize = 4096;
@@ -121,7 +122,7 @@ impl Classifier {
 
     fn duration<'a>(&'a mut self, r: &'a Record, rest: &'a str) -> Option<PgEventKind<'a>> {
         let ms_end = memchr::memchr(b' ', rest.as_bytes())?;
-        let duration_ms: f64 = rest[..ms_end].parse().ok()?;
+        let duration_ms = parse_ms(&rest[..ms_end])?;
         let rest = rest[ms_end..].strip_prefix(" ms")?;
         let parameters = parameters(&r.detail);
         if rest.is_empty() {
@@ -271,12 +272,13 @@ fn lock_wait<'a>(r: &'a Record, rest: &'a str) -> Option<PgEventKind<'a>> {
     let on = rest.find(" on ")?;
     let mode = &rest[..on];
     let after = rest.rfind(" after ")?;
-    let mut object = &rest[on + 4..after];
+    // A PL/pgSQL `RAISE LOG` can read like a lock wait with its words in another order.
+    let mut object = rest.get(on + 4..after)?;
     if let Some(o) = object.strip_suffix(" by rearranging queue order") {
         object = o;
     }
     let ms = &rest[after + 7..];
-    let wait_ms: f64 = ms[..ms.find(" ms")?].parse().ok()?;
+    let wait_ms = parse_ms(&ms[..ms.find(" ms")?])?;
     let (holders, queue) = holders_and_queue(&r.detail);
     Some(PgEventKind::LockWait {
         state,

@@ -209,7 +209,7 @@ fn parse_epoch(text: &[u8]) -> Option<DateTime<FixedOffset>> {
     let secs: i64 = secs.parse().ok()?;
     let mut nanos: u32 = 0;
     if !frac.is_empty() {
-        let digits = &frac[..frac.len().min(9)];
+        let digits = frac.get(..frac.len().min(9))?;
         nanos = digits.parse::<u32>().ok()? * 10u32.pow(9 - digits.len() as u32);
     }
     Some(Utc.timestamp_opt(secs, nanos).single()?.fixed_offset())
