@@ -5,14 +5,14 @@
 //! few open runs each, backends idle for longer than the gap are closed and dropped.
 
 use crate::analyze::window::started_before;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
 
 /// Shapes a backend may alternate between in one loop (`book` → `author` → `publisher`).
 const RUNS_PER_BACKEND: usize = 4;
-/// Backends tracked at once; beyond it, idle ones are swept.
+/// Backends tracked at once; beyond it, the least recently active give way.
 const MAX_BACKENDS: usize = 16_384;
 
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +65,10 @@ struct Backend {
 pub struct BurstDetector {
     rules: BurstRules,
     backends: HashMap<u32, Backend>,
+    /// Every tracked backend by its last activity, oldest first: idle backends are closed
+    /// from the front, one look each, and when more than [`MAX_BACKENDS`] are active at once
+    /// the least recently active gives way.
+    by_activity: BTreeSet<(DateTime<FixedOffset>, u32)>,
     pub found: Vec<Burst>,
 }
 
@@ -77,6 +81,7 @@ impl BurstDetector {
         BurstDetector {
             rules,
             backends: HashMap::new(),
+            by_activity: BTreeSet::new(),
             found: Vec::new(),
         }
     }
@@ -93,11 +98,15 @@ impl BurstDetector {
         path: &Arc<str>,
         line: u64,
     ) {
-        if self.backends.len() >= MAX_BACKENDS && !self.backends.contains_key(&pid) {
+        if !self.backends.contains_key(&pid) {
             self.sweep(time);
         }
         let rules = self.rules;
         let backend = self.backends.entry(pid).or_default();
+        if let Some(last) = backend.last_time {
+            self.by_activity.remove(&(last, pid));
+        }
+        self.by_activity.insert((time, pid));
         let mut closed: Vec<Run> = Vec::new();
         backend.runs.retain(|r| {
             let open = ms_between(r.last_time, time) <= rules.max_gap_ms;
@@ -149,16 +158,16 @@ impl BurstDetector {
         }
     }
 
-    /// Closes the runs of backends idle for longer than the gap, and forgets those backends.
+    /// Closes the runs of backends idle for longer than the gap and forgets those backends;
+    /// then, while [`MAX_BACKENDS`] are still tracked, the least recently active ones.
     fn sweep(&mut self, now: DateTime<FixedOffset>) {
         let gap = self.rules.max_gap_ms;
-        let idle: Vec<u32> = self
-            .backends
-            .iter()
-            .filter(|(_, b)| b.last_time.is_none_or(|t| ms_between(t, now) > gap))
-            .map(|(&pid, _)| pid)
-            .collect();
-        for pid in idle {
+        while let Some(&(last, pid)) = self.by_activity.first() {
+            let idle = ms_between(last, now) > gap;
+            if !idle && self.backends.len() < MAX_BACKENDS {
+                break;
+            }
+            self.by_activity.pop_first();
             if let Some(b) = self.backends.remove(&pid) {
                 for run in b.runs {
                     self.close(pid, run);

@@ -2,7 +2,7 @@
 //! vocabulary (`slow_query`, `lock_wait`, `deadlock`, `n_plus_one`), and says plainly what the
 //! log cannot show and which setting would make it show it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, FixedOffset};
 
@@ -365,6 +365,29 @@ fn bytes(n: u64) -> String {
     }
 }
 
+/// Backends or waits named one by one in a finding's title and reason; the rest are counted.
+const LISTED: usize = 20;
+/// Pids listed in a finding's `pids`.
+const MAX_PIDS: usize = 200;
+
+/// `a, b, c and 12 more`: the first `n` items joined by `sep`, then a count of the rest.
+fn first_n_and_more(items: impl Iterator<Item = String>, n: usize, sep: &str) -> String {
+    let mut shown: Vec<String> = Vec::new();
+    let mut more = 0usize;
+    for item in items {
+        if shown.len() < n {
+            shown.push(item);
+        } else {
+            more += 1;
+        }
+    }
+    let mut text = shown.join(sep);
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
+}
+
 fn lock_finding(inc: &LockIncident) -> Finding {
     let first = &inc.episodes[0];
     let relation = inc
@@ -373,8 +396,16 @@ fn lock_finding(inc: &LockIncident) -> Finding {
         .find_map(|e| e.relation.clone())
         .map(|r| format!(" ({r})"))
         .unwrap_or_default();
-    let waiters: Vec<String> = inc.episodes.iter().map(|e| e.pid.to_string()).collect();
-    let roots: Vec<String> = inc.roots.iter().map(|p| p.to_string()).collect();
+    let mut seen: HashSet<u32> = HashSet::new();
+    let waiters = first_n_and_more(
+        inc.episodes
+            .iter()
+            .filter(|e| seen.insert(e.pid))
+            .map(|e| e.pid.to_string()),
+        LISTED,
+        ", ",
+    );
+    let roots = first_n_and_more(inc.roots.iter().map(|p| p.to_string()), LISTED, ", ");
     let chain = if inc.chain.len() > 2 {
         format!(
             ", chain {}",
@@ -389,28 +420,26 @@ fn lock_finding(inc: &LockIncident) -> Finding {
     };
     let title = format!(
         "Lock wait: backend {} blocked {} for up to {} on {} {}{}{}",
-        if roots.is_empty() {
-            "?".to_string()
-        } else {
-            roots.join(", ")
-        },
-        waiters.join(", "),
+        if roots.is_empty() { "?" } else { &roots },
+        waiters,
         secs(inc.max_wait_ms),
         first.mode,
         first.object,
         relation,
         chain
     );
-    let mut pids: Vec<u32> = inc.roots.clone();
+    let mut pids: Vec<u32> = inc.roots.iter().copied().take(MAX_PIDS).collect();
+    let mut listed: HashSet<u32> = pids.iter().copied().collect();
     for e in &inc.episodes {
-        if !pids.contains(&e.pid) {
+        if pids.len() >= MAX_PIDS {
+            break;
+        }
+        if listed.insert(e.pid) {
             pids.push(e.pid);
         }
     }
-    let reasons: Vec<String> = inc
-        .episodes
-        .iter()
-        .map(|e| {
+    let reasons = first_n_and_more(
+        inc.episodes.iter().map(|e| {
             let outcome = match e.outcome {
                 WaitOutcome::Acquired => "then got it",
                 WaitOutcome::Failed => "and gave up (lock_timeout or failed)",
@@ -434,8 +463,10 @@ fn lock_finding(inc: &LockIncident) -> Finding {
                     .map(|s| format!(", running: {}", short(s)))
                     .unwrap_or_default()
             )
-        })
-        .collect();
+        }),
+        LISTED,
+        "; ",
+    );
     let (first_seen, last_seen) = span(inc.episodes.iter().flat_map(|e| [e.start, e.end]));
     Finding {
         rank: 0,
@@ -448,7 +479,7 @@ fn lock_finding(inc: &LockIncident) -> Finding {
         pids,
         first_seen,
         last_seen,
-        reason: reasons.join("; "),
+        reason: reasons,
         evidence: inc
             .episodes
             .iter()

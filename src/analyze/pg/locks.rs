@@ -4,7 +4,7 @@
 //! links waits whose holder was itself waiting at the time into chains (`8795 → 8794 → 8793`),
 //! and groups linked waits into incidents, each with its root blocker(s).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
@@ -60,15 +60,6 @@ pub struct WaitEpisode {
     pub evidence: Vec<Evidence>,
 }
 
-impl WaitEpisode {
-    fn overlaps(&self, other: &WaitEpisode) -> bool {
-        match (self.start, self.end, other.start, other.end) {
-            (Some(a0), Some(a1), Some(b0), Some(b1)) => a0 <= b1 && b0 <= a1,
-            _ => true,
-        }
-    }
-}
-
 /// Linked waits: one blocking incident.
 #[derive(Debug, Clone)]
 pub struct LockIncident {
@@ -111,18 +102,40 @@ impl LockTracker {
     /// Merges the lines into waits, then links them into incidents, largest total wait first.
     pub fn incidents(mut self) -> Vec<LockIncident> {
         self.lines.sort_by_key(|l| l.time);
+        self.lock_timeouts.sort_by_key(|(_, t)| *t);
         let episodes = self.episodes();
         link(episodes)
     }
 
+    /// One pass over the lines (and the lock_timeout cancels, both in time order). A backend
+    /// logs `still waiting` again at each deadlock check of the same wait (each line's
+    /// `after N ms` counts from the same start), and `acquired`, `failed` or a deadlock line
+    /// when it ends; a lock_timeout cancel ends the wait that backend has open.
     fn episodes(&self) -> Vec<WaitEpisode> {
         let mut episodes: Vec<WaitEpisode> = Vec::new();
+        // the open wait of each (backend, mode, lock), and the open waits of each backend
         let mut open: HashMap<(u32, &str, &str), usize> = HashMap::new();
+        let mut open_of_pid: HashMap<u32, Vec<usize>> = HashMap::new();
+        let mut timeouts = self.lock_timeouts.iter().peekable();
         for l in &self.lines {
+            // (a cancel logged in the same second as a wait line comes after it)
+            while let Some((pid, time)) = timeouts.next_if(|(_, t)| *t < l.time) {
+                end_by_lock_timeout(&mut episodes, &mut open_of_pid, *pid, *time);
+            }
             let key = (l.pid, l.mode.as_str(), l.object.as_str());
             let started = l.time.and_then(|t| started_before(t, l.wait_ms));
-            let i = match open.get(&key) {
-                Some(&i) => i,
+            // A `still waiting` whose wait began after the open wait's last line is a new
+            // wait (the one before ended without a line: its statement was cancelled).
+            let existing = open.get(&key).copied().filter(|&i| {
+                let e = &episodes[i];
+                e.outcome == WaitOutcome::Open
+                    && !(l.state == LockState::Waiting
+                        && started.is_some()
+                        && e.end.is_some()
+                        && started > e.end)
+            });
+            let i = match existing {
+                Some(i) => i,
                 None => {
                     episodes.push(WaitEpisode {
                         pid: l.pid,
@@ -138,8 +151,10 @@ impl LockTracker {
                         avoided_deadlock: false,
                         evidence: Vec::new(),
                     });
-                    open.insert(key, episodes.len() - 1);
-                    episodes.len() - 1
+                    let i = episodes.len() - 1;
+                    open.insert(key, i);
+                    open_of_pid.entry(l.pid).or_default().push(i);
+                    i
                 }
             };
             let e = &mut episodes[i];
@@ -149,7 +164,7 @@ impl LockTracker {
             }
             e.end = l.time.or(e.end);
             for h in &l.holders {
-                if !e.holders.contains(h) {
+                if e.holders.len() < MAX_HOLDERS && !e.holders.contains(h) {
                     e.holders.push(*h);
                 }
             }
@@ -162,95 +177,109 @@ impl LockTracker {
             if e.evidence.len() < 4 {
                 e.evidence.push(l.evidence.clone());
             }
-            match l.state {
-                LockState::Waiting => {}
-                LockState::Avoided => e.avoided_deadlock = true,
-                LockState::Acquired | LockState::Failed | LockState::DeadlockDetected => {
-                    e.outcome = match l.state {
-                        LockState::Acquired => WaitOutcome::Acquired,
-                        LockState::Failed => WaitOutcome::Failed,
-                        _ => WaitOutcome::Deadlock,
-                    };
-                    open.remove(&key);
+            e.outcome = match l.state {
+                LockState::Waiting => WaitOutcome::Open,
+                LockState::Avoided => {
+                    e.avoided_deadlock = true;
+                    WaitOutcome::Open
+                }
+                LockState::Acquired => WaitOutcome::Acquired,
+                LockState::Failed => WaitOutcome::Failed,
+                LockState::DeadlockDetected => WaitOutcome::Deadlock,
+            };
+            if e.outcome != WaitOutcome::Open {
+                open.remove(&key);
+                if let Some(list) = open_of_pid.get_mut(&l.pid) {
+                    list.retain(|&j| j != i);
                 }
             }
         }
-        // A lock_timeout cancel ends the backend's open wait.
-        for (pid, time) in &self.lock_timeouts {
-            for e in episodes
-                .iter_mut()
-                .filter(|e| e.pid == *pid && e.outcome == WaitOutcome::Open)
-            {
-                if e.start.is_none() || time.is_none() || e.start <= *time {
-                    e.outcome = WaitOutcome::Failed;
-                    // (with whole-second times the difference says nothing)
-                    if let (Some(t), Some(s)) = (time, e.start)
-                        && t.timestamp_subsec_nanos() != 0
-                    {
-                        e.end = Some(*t);
-                        e.wait_ms = e
-                            .wait_ms
-                            .max((*t - s).num_microseconds().unwrap_or(0) as f64 / 1000.0);
-                    }
-                }
-            }
+        for (pid, time) in timeouts {
+            end_by_lock_timeout(&mut episodes, &mut open_of_pid, *pid, *time);
         }
         episodes
     }
 }
 
-/// Groups waits that share a blocker or whose blocker was waiting at the time.
+/// Holders kept per wait: PostgreSQL lists every holder of a shared lock, which can be every
+/// backend of the server.
+const MAX_HOLDERS: usize = 64;
+
+/// A lock_timeout cancel ends the waits its backend has open (each wait is ended once).
+fn end_by_lock_timeout(
+    episodes: &mut [WaitEpisode],
+    open_of_pid: &mut HashMap<u32, Vec<usize>>,
+    pid: u32,
+    time: Option<DateTime<FixedOffset>>,
+) {
+    let Some(open) = open_of_pid.remove(&pid) else {
+        return;
+    };
+    for i in open {
+        let e = &mut episodes[i];
+        if e.outcome != WaitOutcome::Open {
+            continue;
+        }
+        e.outcome = WaitOutcome::Failed;
+        // (with whole-second times the difference says nothing)
+        if let (Some(t), Some(s)) = (time, e.start)
+            && t.timestamp_subsec_nanos() != 0
+            && t >= s
+        {
+            e.end = Some(t);
+            e.wait_ms = e
+                .wait_ms
+                .max((t - s).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+        }
+    }
+}
+
+/// Groups waits that overlap in time and share a backend: the waiter of one is a holder of
+/// the other (a chain), or both wait behind the same holder. Each backend's waits — as waiter
+/// or as holder — are swept once in start order, so the cost is n log n in the waits and
+/// their holders, whatever the shape of the storm.
 fn link(episodes: Vec<WaitEpisode>) -> Vec<LockIncident> {
     let n = episodes.len();
-    let mut parent: Vec<usize> = (0..n).collect();
-    fn find(p: &mut [usize], mut i: usize) -> usize {
-        while p[i] != i {
-            p[i] = p[p[i]];
-            i = p[i];
-        }
-        i
-    }
-    let mut by_pid: HashMap<u32, Vec<usize>> = HashMap::new();
-    let mut by_holder: HashMap<u32, Vec<usize>> = HashMap::new();
+    let mut sets = DisjointSets::new(n);
+    let mut by_backend: HashMap<u32, Vec<usize>> = HashMap::new();
     for (i, e) in episodes.iter().enumerate() {
-        by_pid.entry(e.pid).or_default().push(i);
+        by_backend.entry(e.pid).or_default().push(i);
         for h in &e.holders {
-            by_holder.entry(*h).or_default().push(i);
+            if *h != e.pid {
+                by_backend.entry(*h).or_default().push(i);
+            }
         }
     }
-    let union = |p: &mut Vec<usize>, a: usize, b: usize| {
-        let (ra, rb) = (find(p, a), find(p, b));
-        if ra != rb {
-            p[ra] = rb;
+    for members in by_backend.values_mut() {
+        if members.len() < 2 {
+            continue;
         }
-    };
-    for (i, e) in episodes.iter().enumerate() {
-        for h in &e.holders {
-            // the holder waiting at the same time: a chain
-            for &j in by_pid.get(h).into_iter().flatten() {
-                if episodes[j].overlaps(e) {
-                    union(&mut parent, i, j);
+        // a wait without times overlaps everything (the format had no times)
+        members.sort_by_key(|&i| episodes[i].start);
+        let mut cluster: Option<(usize, Option<DateTime<FixedOffset>>)> = None;
+        for &i in members.iter() {
+            let e = &episodes[i];
+            cluster = match cluster {
+                Some((root, end)) if e.start.is_none() || end.is_none() || e.start <= end => {
+                    sets.union(root, i);
+                    let end = match (end, e.end) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        _ => None,
+                    };
+                    Some((root, end))
                 }
-            }
-            // another waiter behind the same holder at the same time
-            for &j in by_holder.get(h).into_iter().flatten() {
-                if j != i && episodes[j].overlaps(e) {
-                    union(&mut parent, i, j);
-                }
-            }
+                _ => Some((i, e.end)),
+            };
         }
     }
     let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
     for i in 0..n {
-        let r = find(&mut parent, i);
-        groups.entry(r).or_default().push(i);
+        groups.entry(sets.find(i)).or_default().push(i);
     }
+    let mut slots: Vec<Option<WaitEpisode>> = episodes.into_iter().map(Some).collect();
     let mut incidents: Vec<LockIncident> = groups
         .into_values()
-        .map(|members| {
-            let eps: Vec<WaitEpisode> = members.iter().map(|&i| episodes[i].clone()).collect();
-            incident(eps)
-        })
+        .map(|members| incident(members.iter().filter_map(|&i| slots[i].take()).collect()))
         .collect();
     incidents.sort_by(|a, b| {
         b.total_wait_ms
@@ -260,23 +289,47 @@ fn link(episodes: Vec<WaitEpisode>) -> Vec<LockIncident> {
     incidents
 }
 
+/// Union-find with path halving.
+struct DisjointSets {
+    parent: Vec<usize>,
+}
+
+impl DisjointSets {
+    fn new(n: usize) -> DisjointSets {
+        DisjointSets {
+            parent: (0..n).collect(),
+        }
+    }
+
+    fn find(&mut self, mut i: usize) -> usize {
+        while self.parent[i] != i {
+            self.parent[i] = self.parent[self.parent[i]];
+            i = self.parent[i];
+        }
+        i
+    }
+
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            self.parent[ra] = rb;
+        }
+    }
+}
+
 fn incident(mut episodes: Vec<WaitEpisode>) -> LockIncident {
     episodes.sort_by(|a, b| a.start.cmp(&b.start).then(a.pid.cmp(&b.pid)));
-    let waiters: Vec<u32> = episodes.iter().map(|e| e.pid).collect();
+    let waiters: HashSet<u32> = episodes.iter().map(|e| e.pid).collect();
     let mut roots: Vec<u32> = Vec::new();
+    let mut seen_roots: HashSet<u32> = HashSet::new();
     for e in &episodes {
         for h in &e.holders {
-            if !waiters.contains(h) && !roots.contains(h) {
+            if !waiters.contains(h) && seen_roots.insert(*h) {
                 roots.push(*h);
             }
         }
     }
-    // longest waits-for path from each waiter (depth-first, cycle-safe)
-    let mut chain: Vec<u32> = Vec::new();
-    for e in &episodes {
-        let mut path = vec![e.pid];
-        extend_chain(&episodes, &mut path, &mut chain);
-    }
+    let chain = longest_chain(&episodes);
     let max_wait_ms = episodes.iter().map(|e| e.wait_ms).fold(0.0, f64::max);
     let total_wait_ms = episodes.iter().map(|e| e.wait_ms).sum();
     LockIncident {
@@ -288,27 +341,132 @@ fn incident(mut episodes: Vec<WaitEpisode>) -> LockIncident {
     }
 }
 
-fn extend_chain(episodes: &[WaitEpisode], path: &mut Vec<u32>, best: &mut Vec<u32>) {
-    let last = *path.last().unwrap_or(&0);
-    let mut extended = false;
-    if path.len() < 16 {
-        let holders: Vec<u32> = episodes
-            .iter()
-            .filter(|e| e.pid == last)
-            .flat_map(|e| e.holders.iter().copied())
-            .collect();
-        for h in holders {
-            if !path.contains(&h) {
-                path.push(h);
-                extend_chain(episodes, path, best);
-                path.pop();
-                extended = true;
+/// Chains longer than this are cut (a deeper one says the same to the reader).
+const MAX_CHAIN: usize = 16;
+
+/// The longest waits-for path, waiter first: the graph is built once with each edge once
+/// (backend → the backends it waited behind), its cycles (deadlocks) are collapsed into their
+/// strongly connected components, and the longest path of the condensation is found by one
+/// pass in topological order. Ties go to the earliest waiter and the first holder named.
+fn longest_chain(episodes: &[WaitEpisode]) -> Vec<u32> {
+    // nodes in first-seen order, edges deduplicated
+    let mut index: HashMap<u32, usize> = HashMap::new();
+    let mut pids: Vec<u32> = Vec::new();
+    let mut node = |pid: u32, pids: &mut Vec<u32>| {
+        *index.entry(pid).or_insert_with(|| {
+            pids.push(pid);
+            pids.len() - 1
+        })
+    };
+    let mut edges: Vec<Vec<usize>> = Vec::new();
+    let mut seen_edges: HashSet<(usize, usize)> = HashSet::new();
+    for e in episodes {
+        let from = node(e.pid, &mut pids);
+        for h in &e.holders {
+            let to = node(*h, &mut pids);
+            edges.resize_with(pids.len(), Vec::new);
+            if from != to && seen_edges.insert((from, to)) {
+                edges[from].push(to);
             }
         }
     }
-    if !extended && path.len() > best.len() {
-        best.clone_from(path);
+    edges.resize_with(pids.len(), Vec::new);
+    let (component, members) = strongly_connected(&edges);
+    // Tarjan numbers components in reverse topological order: successors come first.
+    let c = members.len();
+    let mut best_len = vec![0usize; c];
+    let mut best_next: Vec<Option<usize>> = vec![None; c];
+    for comp in 0..c {
+        let mut best: (usize, Option<usize>) = (0, None);
+        for &v in &members[comp] {
+            for &w in &edges[v] {
+                let d = component[w];
+                if d != comp && best_len[d] > best.0 {
+                    best = (best_len[d], Some(d));
+                }
+            }
+        }
+        best_len[comp] = members[comp].len() + best.0;
+        best_next[comp] = best.1;
     }
+    let Some(start) = episodes
+        .iter()
+        .map(|e| component[index[&e.pid]])
+        .reduce(|a, b| if best_len[b] > best_len[a] { b } else { a })
+    else {
+        return Vec::new();
+    };
+    let mut chain = Vec::new();
+    let mut at = Some(start);
+    while let Some(comp) = at {
+        let mut inner: Vec<u32> = members[comp].iter().map(|&v| pids[v]).collect();
+        // a cycle's members in the order they were first seen
+        inner.sort_by_key(|p| index[p]);
+        chain.extend(inner);
+        at = best_next[comp];
+    }
+    chain.truncate(MAX_CHAIN);
+    chain
+}
+
+/// Tarjan's algorithm, iterative (no recursion depth to overflow): each node's component, and
+/// each component's nodes, components numbered in reverse topological order.
+fn strongly_connected(edges: &[Vec<usize>]) -> (Vec<usize>, Vec<Vec<usize>>) {
+    const NONE: usize = usize::MAX;
+    let n = edges.len();
+    let mut order = vec![NONE; n];
+    let mut low = vec![0; n];
+    let mut on_stack = vec![false; n];
+    let mut component = vec![NONE; n];
+    let mut members: Vec<Vec<usize>> = Vec::new();
+    let mut stack: Vec<usize> = Vec::new();
+    let mut next = 0;
+    for root in 0..n {
+        if order[root] != NONE {
+            continue;
+        }
+        // (node, next edge to look at)
+        let mut work: Vec<(usize, usize)> = vec![(root, 0)];
+        order[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(&mut (v, ref mut k)) = work.last_mut() {
+            if let Some(&w) = edges[v].get(*k) {
+                *k += 1;
+                if order[w] == NONE {
+                    order[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    work.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(order[w]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] == order[v] {
+                let id = members.len();
+                let mut comp = Vec::new();
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    component[w] = id;
+                    comp.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                members.push(comp);
+            }
+        }
+    }
+    (component, members)
 }
 
 /// The table named in a CONTEXT line: `while updating tuple (0,1) in relation "app_order"`.

@@ -11,7 +11,7 @@ pub mod fingerprint;
 pub mod locks;
 pub mod statements;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
@@ -27,6 +27,8 @@ use statements::{StatementTable, cap};
 const MAX_LISTED_PER_KIND: u64 = 10_000;
 /// Backends whose last statement shape is remembered, to name what a lock holder ran.
 const MAX_REMEMBERED_BACKENDS: usize = 16_384;
+/// auto_explain plans waiting for their duration line at once.
+const MAX_PENDING_PLANS: usize = 4096;
 /// SQL kept per deadlock process, cancel and temp-file record.
 const MAX_RECORD_SQL: usize = 2048;
 /// Normalised text used in place of SQL the log does not show (bare `duration:` lines).
@@ -109,6 +111,8 @@ pub struct PgAnalysis {
     /// Each backend's last statement shape (index into `statements`).
     last_shape: HashMap<u32, usize>,
     pending_plans: HashMap<u32, PendingPlan>,
+    /// Pending plans in arrival order (pid, line), to flush the oldest beyond the cap.
+    pending_order: VecDeque<(u32, u64)>,
     events: Vec<Event>,
     listed: BTreeMap<&'static str, u64>,
     events_omitted: u64,
@@ -147,6 +151,7 @@ impl PgAnalysis {
             errors_by_sqlstate: BTreeMap::new(),
             last_shape: HashMap::new(),
             pending_plans: HashMap::new(),
+            pending_order: VecDeque::new(),
             events: Vec::new(),
             listed: BTreeMap::new(),
             events_omitted: 0,
@@ -386,6 +391,8 @@ impl PgAnalysis {
             }
             if *phase == StatementPhase::Plan {
                 let event = listed.then(|| events::report_event(e, path, &mut self.normalizer));
+                self.make_room_for_a_plan();
+                self.pending_order.push_back((pid, e.line));
                 self.pending_plans.insert(
                     pid,
                     PendingPlan {
@@ -493,6 +500,28 @@ impl PgAnalysis {
                 self.bursts
                     .observe(pid, shape, values, duration_ms, time, path, line);
             }
+        }
+    }
+
+    /// A plan waits for the duration line of its run, which the same backend logs next; one
+    /// that none followed (auto_explain without log_min_duration_statement, one plan per
+    /// short-lived backend) is flushed on its own once [`MAX_PENDING_PLANS`] wait.
+    fn make_room_for_a_plan(&mut self) {
+        while self.pending_plans.len() >= MAX_PENDING_PLANS {
+            let Some((pid, line)) = self.pending_order.pop_front() else {
+                break;
+            };
+            if self.pending_plans.get(&pid).is_some_and(|p| p.line == line)
+                && let Some(plan) = self.pending_plans.remove(&pid)
+            {
+                self.flush_plan(pid, plan);
+            }
+        }
+        // entries of plans already flushed by their own duration line
+        if self.pending_order.len() > 2 * MAX_PENDING_PLANS {
+            let plans = &self.pending_plans;
+            self.pending_order
+                .retain(|(pid, line)| plans.get(pid).is_some_and(|p| p.line == *line));
         }
     }
 
