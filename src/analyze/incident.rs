@@ -4,11 +4,12 @@
 //! memory grows by about a hundred bytes per incident and not with the log's size; each
 //! incident then gets one cause of the vocabulary.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Duration, FixedOffset};
 
+use crate::analyze::worker_findings::Groups;
 use crate::report::{Attribution, Cause, Confidence, Event, EventDetail, Evidence};
 
 /// How long after a WORKER TIMEOUT a kill or an abort traceback of the same pid still belongs
@@ -113,12 +114,25 @@ impl Incident {
     }
 }
 
+/// Incidents kept one by one (joined with app and PostgreSQL logs, listed as evidence); later
+/// ones are attributed as soon as they are complete and only counted into their finding.
+pub const MAX_KEPT_INCIDENTS: usize = 100_000;
+
 /// Builds incidents from Gunicorn events given in log order (files in time order).
 #[derive(Debug, Default)]
 pub struct IncidentBuilder {
+    /// The first [`MAX_KEPT_INCIDENTS`], by index.
     incidents: Vec<Incident>,
+    /// Incidents past the cap still open to an abort or a kill, oldest first; the first one's
+    /// index is `spill_base`.
+    spill: VecDeque<Incident>,
+    spill_base: usize,
+    /// Incidents past the cap, attributed and counted.
+    folded: Groups,
+    latest: Option<DateTime<FixedOffset>>,
     /// pid → its latest incident that may still take an abort or a kill.
     open: HashMap<u32, usize>,
+    folded_count: u64,
     texts_kept: usize,
     /// Abort verdicts seen so far: aborts of the same view share one value.
     verdicts: HashMap<Arc<Attribution>, ()>,
@@ -129,28 +143,30 @@ impl IncidentBuilder {
         let (Some(pid), Some(time)) = (e.pid, e.time) else {
             return;
         };
+        self.latest = self.latest.max(Some(time));
+        self.fold_complete();
         let open = self
             .open
             .get(&pid)
             .copied()
-            .filter(|&j| self.incidents[j].within(time));
+            .filter(|&j| self.get(j).is_some_and(|inc| inc.within(time)));
         match &e.detail {
             EventDetail::WorkerTimeout { .. } => {
                 if let Some(j) = open
-                    && self.incidents[j].timeout.is_none()
-                    && self.incidents[j].abort.is_some()
+                    && self.at(j).timeout.is_none()
+                    && self.at(j).abort.is_some()
                 {
                     // The abort traceback was logged before the master's line.
                     let mark = self.mark(e, time);
-                    let inc = &mut self.incidents[j];
+                    let inc = self.at_mut(j);
                     inc.timeout = Some(mark);
                     inc.time = time;
                     return;
                 }
                 let mut inc = Incident::new(pid, time);
                 inc.timeout = Some(self.mark(e, time));
-                self.open.insert(pid, self.incidents.len());
-                self.incidents.push(inc);
+                let j = self.add(inc);
+                self.open.insert(pid, j);
             }
             EventDetail::RequestAbort {
                 exception,
@@ -161,25 +177,20 @@ impl IncidentBuilder {
                     .then(|| intern(&mut self.verdicts, attribution));
                 let request_only = attribution.request.clone();
                 let j = match open {
-                    Some(j)
-                        if self.incidents[j].abort.is_none()
-                            && self.incidents[j].kill.is_none() =>
-                    {
-                        j
-                    }
+                    Some(j) if self.at(j).abort.is_none() && self.at(j).kill.is_none() => j,
                     _ if exception
                         .as_deref()
                         .is_some_and(|x| x.starts_with("SystemExit")) =>
                     {
                         // An abort whose WORKER TIMEOUT is not in the inputs.
-                        self.open.insert(pid, self.incidents.len());
-                        self.incidents.push(Incident::new(pid, time));
-                        self.incidents.len() - 1
+                        let j = self.add(Incident::new(pid, time));
+                        self.open.insert(pid, j);
+                        j
                     }
                     _ => return,
                 };
                 let mark = self.mark(e, time);
-                let inc = &mut self.incidents[j];
+                let inc = self.at_mut(j);
                 inc.abort = Some(mark);
                 inc.abort_verdict = verdict;
                 if inc.abort_verdict.is_none() && request_only.is_some() {
@@ -193,14 +204,14 @@ impl IncidentBuilder {
                 let mark = self.mark(e, time);
                 let signal: Box<str> = signal.as_str().into();
                 match open {
-                    Some(j) if self.incidents[j].kill.is_none() => {
-                        self.incidents[j].kill = Some((mark, signal));
+                    Some(j) if self.at(j).kill.is_none() => {
+                        self.at_mut(j).kill = Some((mark, signal));
                         self.open.remove(&pid);
                     }
                     _ if is_fatal(&signal) => {
                         let mut inc = Incident::new(pid, time);
                         inc.kill = Some((mark, signal));
-                        self.incidents.push(inc);
+                        self.add(inc);
                     }
                     _ => {}
                 }
@@ -225,8 +236,72 @@ impl IncidentBuilder {
         }
     }
 
-    /// Attributes every incident; identical attributions share one value.
-    pub fn finish(self) -> Vec<Incident> {
+    /// The incident with index `j`, unless it was past the cap and is folded already.
+    fn get(&self, j: usize) -> Option<&Incident> {
+        if j < self.incidents.len() {
+            return self.incidents.get(j);
+        }
+        self.spill.get(j.checked_sub(self.spill_base)?)
+    }
+
+    /// An incident `open` points to; `open` only keeps indices `get` has just found.
+    fn at(&self, j: usize) -> &Incident {
+        self.get(j).expect("open incident present")
+    }
+
+    fn at_mut(&mut self, j: usize) -> &mut Incident {
+        if j < self.incidents.len() {
+            return &mut self.incidents[j];
+        }
+        &mut self.spill[j - self.spill_base]
+    }
+
+    /// Adds an incident and returns its index.
+    fn add(&mut self, inc: Incident) -> usize {
+        if self.incidents.len() < MAX_KEPT_INCIDENTS {
+            self.incidents.push(inc);
+            return self.incidents.len() - 1;
+        }
+        if self.spill.is_empty() {
+            self.spill_base = self.incidents.len() + self.folded_count as usize;
+        }
+        self.spill.push_back(inc);
+        self.spill_base + self.spill.len() - 1
+    }
+
+    /// Attributes and counts the incidents past the cap that nothing can add to any more: killed
+    /// already, or older than the follow window.
+    fn fold_complete(&mut self) {
+        let Some(latest) = self.latest else { return };
+        while let Some(front) = self.spill.front() {
+            let done = front.kill.is_some()
+                || front.time + Duration::seconds(FOLLOW_WINDOW_SECS + 2) < latest;
+            if !done {
+                break;
+            }
+            self.fold_front();
+        }
+    }
+
+    fn fold_front(&mut self) {
+        let Some(mut inc) = self.spill.pop_front() else {
+            return;
+        };
+        if self.open.get(&inc.pid) == Some(&self.spill_base) {
+            self.open.remove(&inc.pid);
+        }
+        self.spill_base += 1;
+        self.folded_count += 1;
+        attribute(&mut inc);
+        self.folded.add(&inc);
+    }
+
+    /// Attributes every incident; identical attributions share one value. Incidents past
+    /// [`MAX_KEPT_INCIDENTS`] come back counted in their groups only.
+    pub fn finish(mut self) -> (Vec<Incident>, Groups, u64) {
+        while !self.spill.is_empty() {
+            self.fold_front();
+        }
         let mut incidents = self.incidents;
         let mut interned = HashMap::new();
         for inc in &mut incidents {
@@ -234,7 +309,7 @@ impl IncidentBuilder {
             inc.attribution = intern(&mut interned, &inc.attribution);
         }
         incidents.sort_by_key(|i| i.time);
-        incidents
+        (incidents, self.folded, self.folded_count)
     }
 }
 

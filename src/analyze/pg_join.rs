@@ -5,6 +5,8 @@
 //! on. Only activity near an incident is kept, so memory is bounded by the incidents, not by
 //! the log.
 
+use crate::analyze::pg::events::MAX_EVIDENCE;
+use crate::analyze::pg::statements::cap;
 use crate::analyze::window::started_before;
 use std::collections::HashMap;
 
@@ -19,6 +21,9 @@ const LOOKBACK_SECS: i64 = 3600;
 /// How long after a kill the backend may take to notice its client is gone
 /// (client_connection_check_interval, or the next write).
 const CLIENT_LOST_AFTER_KILL_SECS: i64 = 15;
+/// Bytes of a statement kept per activity: enough to recognise it, bounded however long the
+/// application's SQL.
+const MAX_STATEMENT: usize = 8 << 10;
 /// Statements shorter than this do not explain a worker timeout on their own.
 const SLOW_STATEMENT_MS: f64 = 1000.0;
 
@@ -116,7 +121,7 @@ impl PgJoin {
         let evidence = || Evidence {
             path: path.to_string(),
             line: Some(e.line),
-            text: e.message.to_string(),
+            text: cap(e.message, MAX_EVIDENCE).to_string(),
         };
         match &e.kind {
             PgEventKind::LockWait {
@@ -152,7 +157,7 @@ impl PgJoin {
                     },
                     start,
                     end: (!open).then_some(time),
-                    statement: statement.map(str::to_string),
+                    statement: statement.map(|s| cap(s, MAX_STATEMENT).to_string()),
                     evidence: evidence(),
                     used: false,
                 });
@@ -180,7 +185,7 @@ impl PgJoin {
                     },
                     start,
                     end: Some(time),
-                    statement: query.map(str::to_string),
+                    statement: query.map(|s| cap(s, MAX_STATEMENT).to_string()),
                     evidence: evidence(),
                     used: false,
                 });
@@ -200,7 +205,7 @@ impl PgJoin {
                     kind: ActivityKind::ClientLost,
                     start: time,
                     end: Some(time),
-                    statement: statement.map(str::to_string),
+                    statement: statement.map(|s| cap(s, MAX_STATEMENT).to_string()),
                     evidence: evidence(),
                     used: false,
                 });
@@ -224,7 +229,7 @@ impl PgJoin {
                     },
                     start: time,
                     end: Some(time),
-                    statement: statement.map(str::to_string),
+                    statement: statement.map(|s| cap(s, MAX_STATEMENT).to_string()),
                     evidence: evidence(),
                     used: false,
                 });
@@ -242,62 +247,84 @@ impl PgJoin {
     ///    the cause.
     /// 2. The incidents left are matched by time alone, oldest first: a lock wait spanning the
     ///    timeout, then a long statement, then a deadlock just before it.
+    ///
+    /// Every step is an index lookup or a time-sorted sweep: n log n in incidents plus
+    /// activity, whatever the mix.
     pub fn finish(mut self, incidents: &mut [Incident]) -> Vec<(String, Vec<u32>)> {
         let targets: Vec<usize> = (0..incidents.len())
             .filter(|&i| is_target(&incidents[i]))
             .collect();
+        let died = |inc: &Incident| inc.kill.as_ref().map_or(inc.time, |(m, _)| m.time);
+
+        // Lost clients by time, to find those just after each death by binary search.
+        let mut lost: Vec<usize> = (0..self.activities.len())
+            .filter(|&j| matches!(self.activities[j].kind, ActivityKind::ClientLost))
+            .collect();
+        lost.sort_by_key(|&j| (self.activities[j].start, j));
         let mut pairs: Vec<(i64, usize, usize)> = Vec::new();
         for &i in &targets {
-            let inc = &incidents[i];
-            let died = inc.kill.as_ref().map_or(inc.time, |(m, _)| m.time);
-            for (j, a) in self.activities.iter().enumerate() {
-                if !matches!(a.kind, ActivityKind::ClientLost) {
-                    continue;
-                }
-                // Gunicorn's times are whole seconds: the kill (or, when the log has none, the
-                // timeout just before it) happened at or after `died`, and the backend noticed
-                // after that.
-                let gap = (a.start - died).num_milliseconds();
-                if (0..=CLIENT_LOST_AFTER_KILL_SECS * 1000).contains(&gap) {
-                    pairs.push((gap, i, j));
-                }
+            // Gunicorn's times are whole seconds: the kill (or, when the log has none, the
+            // timeout just before it) happened at or after `died`, and the backend noticed
+            // after that.
+            let d = died(&incidents[i]);
+            let to = d + Duration::seconds(CLIENT_LOST_AFTER_KILL_SECS);
+            let from = lost.partition_point(|&j| self.activities[j].start < d);
+            for &j in lost[from..]
+                .iter()
+                .take_while(|&&j| self.activities[j].start <= to)
+                .take(MAX_LOST_PER_INCIDENT)
+            {
+                pairs.push(((self.activities[j].start - d).num_milliseconds(), i, j));
             }
         }
-        pairs.sort();
+        pairs.sort_unstable();
+        // Lost client → the incidents it may belong to, for the rivals of a pair.
+        let mut candidates: HashMap<usize, Vec<usize>> = HashMap::new();
+        for &(_, i, j) in &pairs {
+            candidates.entry(j).or_default().push(i);
+        }
+        // Backend pid → its lock waits in time order, to find the one at a timeout.
+        let mut waits: HashMap<u32, Vec<usize>> = HashMap::new();
+        for (j, a) in self.activities.iter().enumerate() {
+            if let (ActivityKind::LockWait { .. }, Some(pid)) = (&a.kind, a.pid) {
+                waits.entry(pid).or_default().push(j);
+            }
+        }
+        for list in waits.values_mut() {
+            list.sort_by_key(|&j| (self.activities[j].start, j));
+        }
+
         let mut explained = vec![false; incidents.len()];
-        let died = |inc: &Incident| inc.kill.as_ref().map_or(inc.time, |(m, _)| m.time);
         for &(_, i, j) in &pairs {
             if explained[i] || self.activities[j].used {
                 continue;
             }
             self.activities[j].used = true;
             // Workers that died in the same (whole) second fit this backend equally well.
-            let rivals: Vec<usize> = pairs
-                .iter()
-                .filter(|&&(_, i2, j2)| {
-                    j2 == j
-                        && i2 != i
-                        && !explained[i2]
-                        && died(&incidents[i2]) == died(&incidents[i])
+            let rivals: Vec<usize> = candidates
+                .get(&j)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|&i2| {
+                    i2 != i && !explained[i2] && died(&incidents[i2]) == died(&incidents[i])
                 })
-                .map(|&(_, i2, _)| i2)
                 .collect();
             if !rivals.is_empty() {
                 let mut pids: Vec<u32> = rivals.iter().map(|&r| incidents[r].pid).collect();
                 pids.push(incidents[i].pid);
                 pids.sort_unstable();
+                pids.dedup();
                 self.ambiguous.push((describe(&self.activities[j]), pids));
                 continue;
             }
             explained[i] = true;
             let lost = self.activities[j].clone();
             let t = incidents[i].time;
-            let wait = self.activities.iter().position(|a| {
-                !a.used
-                    && a.pid == lost.pid
-                    && matches!(a.kind, ActivityKind::LockWait { .. })
-                    && a.covers(t)
-            });
+            let wait = lost
+                .pid
+                .and_then(|pid| waits.get(&pid))
+                .and_then(|list| self.wait_at(list, t));
             let found = match wait {
                 Some(w) => {
                     self.activities[w].used = true;
@@ -307,56 +334,119 @@ impl PgJoin {
             };
             apply(&mut incidents[i], found);
         }
+
         let mut rest: Vec<usize> = targets.into_iter().filter(|&i| !explained[i]).collect();
-        rest.sort_by_key(|&i| incidents[i].time);
+        rest.sort_by_key(|&i| (incidents[i].time, i));
+        let mut sweep = TimeSweep::new(&self.activities);
         for (k, &i) in rest.iter().enumerate() {
-            if explained[i] {
-                continue;
-            }
             let t = incidents[i].time;
-            let Some(found) = self.by_time(t) else {
+            let Some(found) = sweep.pick(&mut self.activities, t) else {
                 continue;
             };
             // Other workers that timed out in the same second fit it as well.
             let mut pids: Vec<u32> = rest[k + 1..]
                 .iter()
-                .filter(|&&r| !explained[r] && incidents[r].time == t)
+                .take_while(|&&r| incidents[r].time == t)
                 .map(|&r| incidents[r].pid)
                 .collect();
             if !pids.is_empty() {
                 pids.push(incidents[i].pid);
                 pids.sort_unstable();
+                pids.dedup();
                 self.ambiguous.push((describe(&found.activity), pids));
                 continue;
             }
-            explained[i] = true;
             apply(&mut incidents[i], found);
         }
         self.ambiguous
     }
 
-    fn by_time(&mut self, t: DateTime<FixedOffset>) -> Option<Explanation> {
-        let mut pick = |want: fn(&ActivityKind) -> bool, near: &dyn Fn(&Activity) -> bool| {
-            let j = self
-                .activities
-                .iter()
-                .position(|a| !a.used && want(&a.kind) && near(a))?;
-            self.activities[j].used = true;
-            Some(Explanation::by_time(self.activities[j].clone()))
-        };
-        pick(|k| matches!(k, ActivityKind::LockWait { .. }), &|a| {
-            a.covers(t)
-        })
-        .or_else(|| {
-            pick(|k| matches!(k, ActivityKind::Statement { .. }), &|a| {
-                a.covers(t)
-            })
-        })
-        .or_else(|| {
-            pick(|k| matches!(k, ActivityKind::Deadlock { .. }), &|a| {
-                a.start >= t - Duration::seconds(60) && a.start <= t + Duration::seconds(5)
-            })
-        })
+    /// The first unused lock wait of one backend (`list`, in time order) that spans `t`.
+    /// A backend waits for one lock at a time, so the candidates are the few just before the
+    /// first wait that starts after `t`.
+    fn wait_at(&self, list: &[usize], t: DateTime<FixedOffset>) -> Option<usize> {
+        let slack = Duration::seconds(1);
+        let upto = list.partition_point(|&j| self.activities[j].start <= t + slack);
+        list[..upto]
+            .iter()
+            .rev()
+            .take(MAX_LOST_PER_INCIDENT)
+            .filter(|&&j| !self.activities[j].used && self.activities[j].covers(t))
+            .min()
+            .copied()
+    }
+}
+
+/// Most lost clients considered for one death (a storm of disconnects in one second).
+const MAX_LOST_PER_INCIDENT: usize = 64;
+
+/// Matching by time, for incidents visited in time order: per kind of activity, what may
+/// match from `t` on. An activity enters when `t` reaches the start of its window and leaves
+/// for good once `t` passes its end; the earliest-logged one still in is picked.
+struct TimeSweep {
+    /// Per kind (lock wait, statement, deadlock): (window start, index), sorted.
+    windows: [Vec<(DateTime<FixedOffset>, usize)>; 3],
+    next: [usize; 3],
+    active: [std::collections::BTreeSet<usize>; 3],
+}
+
+impl TimeSweep {
+    fn new(activities: &[Activity]) -> TimeSweep {
+        let slack = Duration::seconds(1);
+        let mut windows: [Vec<_>; 3] = Default::default();
+        for (j, a) in activities.iter().enumerate() {
+            let (kind, lo) = match a.kind {
+                ActivityKind::LockWait { .. } => (0, a.start - slack),
+                ActivityKind::Statement { .. } => (1, a.start - slack),
+                // A deadlock just before the timeout (up to a minute), or right after it.
+                ActivityKind::Deadlock { .. } => (2, a.start - Duration::seconds(5)),
+                ActivityKind::ClientLost => continue,
+            };
+            windows[kind].push((lo, j));
+        }
+        for w in &mut windows {
+            w.sort_unstable();
+        }
+        TimeSweep {
+            windows,
+            next: [0; 3],
+            active: Default::default(),
+        }
+    }
+
+    fn pick(
+        &mut self,
+        activities: &mut [Activity],
+        t: DateTime<FixedOffset>,
+    ) -> Option<Explanation> {
+        for kind in 0..3 {
+            let windows = &self.windows[kind];
+            while let Some(&(lo, j)) = windows.get(self.next[kind]) {
+                if lo > t {
+                    break;
+                }
+                self.active[kind].insert(j);
+                self.next[kind] += 1;
+            }
+            while let Some(&j) = self.active[kind].first() {
+                let a = &activities[j];
+                // Entered, so it starts no later than `t` allows: out of its window now means
+                // out of it for every later `t`.
+                let ended = match a.kind {
+                    ActivityKind::Deadlock { .. } => a.start + Duration::seconds(60) < t,
+                    _ => !a.covers(t),
+                };
+                if a.used || ended {
+                    self.active[kind].pop_first();
+                    continue;
+                }
+                // The earliest-logged activity whose window holds `t`.
+                activities[j].used = true;
+                self.active[kind].pop_first();
+                return Some(Explanation::by_time(activities[j].clone()));
+            }
+        }
+        None
     }
 }
 

@@ -11,6 +11,7 @@ use chrono::FixedOffset;
 use crate::analyze::incident::{Incident, IncidentBuilder};
 use crate::analyze::stack;
 use crate::analyze::window::Window;
+use crate::analyze::worker_findings::Groups;
 use crate::parse::traceback;
 use crate::report::{Attribution, Event, EventDetail};
 
@@ -41,7 +42,11 @@ pub struct TimelineResult {
     pub events: Vec<Event>,
     pub counts: BTreeMap<&'static str, u64>,
     pub omitted: u64,
+    /// The first [`MAX_KEPT_INCIDENTS`](crate::analyze::incident::MAX_KEPT_INCIDENTS) incidents.
     pub incidents: Vec<Incident>,
+    /// The incidents past the cap, attributed from the error log and counted per finding.
+    pub folded: Groups,
+    pub folded_count: u64,
     /// The offset most worker records carry, if any.
     pub app_offset: Option<FixedOffset>,
 }
@@ -122,11 +127,14 @@ impl Timeline {
         if !events.is_sorted_by_key(|e| e.time) {
             events.sort_by_key(|e| e.time);
         }
+        let (incidents, folded, folded_count) = self.incidents.finish();
         TimelineResult {
             events,
             counts: self.counts,
             omitted: self.omitted,
-            incidents: self.incidents.finish(),
+            incidents,
+            folded,
+            folded_count,
             app_offset: self
                 .worker_offsets
                 .iter()

@@ -1,7 +1,9 @@
 //! Incidents → ranked findings: one finding per (cause, request, basis), with the log lines that
 //! show it, how sure we are, and the standard remedy.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, FixedOffset};
 
 use crate::analyze::incident::{Basis, Incident};
 use crate::report::{Cause, Confidence, Event, EventDetail, Evidence, Finding, Severity};
@@ -11,26 +13,86 @@ const EVIDENCE_PER_FINDING: usize = 4;
 /// From this many incidents on, a finding is critical.
 const CRITICAL_COUNT: u64 = 10;
 
-pub fn findings(incidents: &[Incident]) -> Vec<Finding> {
-    let mut groups: BTreeMap<(Cause, Basis, Option<String>), Vec<&Incident>> = BTreeMap::new();
-    for inc in incidents {
-        groups
-            .entry((inc.cause(), inc.basis, inc.attribution.request.clone()))
-            .or_default()
-            .push(inc);
-    }
-    groups
-        .into_iter()
-        .map(|((cause, basis, request), incs)| finding(cause, basis, request, &incs))
-        .collect()
+/// Distinct worker pids listed per finding; more are counted in the title's count only.
+pub const MAX_PIDS: usize = 1_000;
+
+/// Incidents grouped into findings as they come, in bounded memory: per (cause, basis, request
+/// path) a count, the pids, the time span and the earliest few incidents for evidence. The
+/// query string is not part of the request's key, so `GET /orders/?id=1` and `?id=2` make one
+/// finding.
+#[derive(Debug, Default)]
+pub struct Groups {
+    map: BTreeMap<(Cause, Basis, Option<String>), Group>,
 }
 
-fn finding(cause: Cause, basis: Basis, request: Option<String>, incs: &[&Incident]) -> Finding {
-    let count = incs.len() as u64;
-    let mut pids: Vec<u32> = incs.iter().map(|i| i.pid).collect();
-    pids.sort_unstable();
-    pids.dedup();
-    let first = incs[0];
+#[derive(Debug)]
+struct Group {
+    count: u64,
+    pids: BTreeSet<u32>,
+    any_timeout: bool,
+    first_seen: DateTime<FixedOffset>,
+    last_seen: DateTime<FixedOffset>,
+    confidence: Confidence,
+    /// The earliest incidents, in time order.
+    samples: Vec<Incident>,
+}
+
+impl Groups {
+    pub fn add(&mut self, inc: &Incident) {
+        let request = inc.attribution.request.as_deref().map(path_only);
+        let g = self
+            .map
+            .entry((inc.cause(), inc.basis, request))
+            .or_insert_with(|| Group {
+                count: 0,
+                pids: BTreeSet::new(),
+                any_timeout: false,
+                first_seen: inc.time,
+                last_seen: inc.time,
+                confidence: inc.confidence,
+                samples: Vec::new(),
+            });
+        g.count += 1;
+        if g.pids.len() < MAX_PIDS {
+            g.pids.insert(inc.pid);
+        }
+        g.any_timeout |= inc.timeout.is_some();
+        g.first_seen = g.first_seen.min(inc.time);
+        g.last_seen = g.last_seen.max(inc.time);
+        g.confidence = g.confidence.min(inc.confidence);
+        let at = g.samples.partition_point(|s| s.time <= inc.time);
+        if at < EVIDENCE_PER_FINDING {
+            g.samples.insert(at, inc.clone());
+            g.samples.truncate(EVIDENCE_PER_FINDING);
+        }
+    }
+
+    /// How many incidents were decided on `basis`.
+    pub fn count(&self, basis: Basis) -> u64 {
+        self.map
+            .iter()
+            .filter(|((_, b, _), _)| *b == basis)
+            .map(|(_, g)| g.count)
+            .sum()
+    }
+
+    pub fn findings(&self) -> Vec<Finding> {
+        self.map
+            .iter()
+            .map(|((cause, basis, request), g)| finding(*cause, *basis, request.clone(), g))
+            .collect()
+    }
+}
+
+/// `GET /orders/?id=5` → `GET /orders/`.
+fn path_only(request: &str) -> String {
+    request.split('?').next().unwrap_or(request).to_string()
+}
+
+fn finding(cause: Cause, basis: Basis, request: Option<String>, g: &Group) -> Finding {
+    let count = g.count;
+    let pids: Vec<u32> = g.pids.iter().copied().collect();
+    let first = &g.samples[0];
     let site = first
         .attribution
         .call_site
@@ -38,7 +100,7 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, incs: &[&Inciden
         .or(first.attribution.stuck_frame.as_ref())
         .map(|f| format!(" at {}", f.short()))
         .unwrap_or_default();
-    let what = match (basis, incs.iter().any(|i| i.timeout.is_some())) {
+    let what = match (basis, g.any_timeout) {
         (Basis::UnprovokedKill, _) => plural(count, "worker killed", "workers killed"),
         (Basis::Crash, _) => plural(count, "worker crash", "worker crashes"),
         (_, _) => plural(count, "worker timeout", "worker timeouts"),
@@ -84,13 +146,9 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, incs: &[&Inciden
     } else {
         Severity::High
     };
-    let confidence = incs
-        .iter()
-        .map(|i| i.confidence)
-        .min()
-        .unwrap_or(Confidence::Low);
+    let confidence = g.confidence;
     let mut evidence = Vec::new();
-    for inc in incs.iter().take(EVIDENCE_PER_FINDING) {
+    for inc in &g.samples {
         if let Some(m) = &inc.timeout {
             evidence.push(m.evidence(|| format!("WORKER TIMEOUT (pid:{})", inc.pid)));
         }
@@ -121,8 +179,8 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, incs: &[&Inciden
         count,
         request,
         pids,
-        first_seen: incs.iter().map(|i| i.time).min(),
-        last_seen: incs.iter().map(|i| i.time).max(),
+        first_seen: Some(g.first_seen),
+        last_seen: Some(g.last_seen),
         reason: first.attribution.reason.clone(),
         evidence,
         advice: cause.advice().to_string(),

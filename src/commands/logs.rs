@@ -3,9 +3,10 @@
 use anyhow::Result;
 
 use crate::analyze::applog_join::AppLogJoin;
+use crate::analyze::incident;
 use crate::analyze::pg_join::PgJoin;
 use crate::analyze::timeline::{Timeline, TimelineResult};
-use crate::analyze::{incident, worker_findings};
+use crate::analyze::worker_findings::{self, Groups};
 use crate::cli::LogsArgs;
 use crate::commands::{Window, check_stdin_once, progress_for};
 use crate::input;
@@ -13,7 +14,6 @@ use crate::parse::applog;
 use crate::parse::gunicorn::GunicornLog;
 use crate::parse::pg::{PgEvent, PgLogReader};
 use crate::parse::skips::Skips;
-use crate::parse::timestamp;
 use crate::report::{CommandName, InputSummary, Report, Warning};
 
 pub fn run(args: &LogsArgs) -> Result<Report> {
@@ -25,14 +25,12 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
 
     // Rotated logs given in any order are read oldest first, so incidents that straddle two
     // files (a timeout at the end of one, its kill at the start of the next) come together.
-    let mut opened = Vec::new();
-    for path in &args.files {
-        let input = input::open(path, progress_for(path, &args.output))?;
-        opened.push((timestamp::first_in(input.head()), input));
-    }
-    opened.sort_by_key(|(first, _)| *first);
-
-    for (_, opened) in opened {
+    let mut plan = input::plan(&args.files)?;
+    report.warnings.extend(duplicate_warnings(&plan));
+    plan.inputs.sort_by_key(|p| p.first);
+    for planned in plan.inputs {
+        let progress = progress_for(&planned.path, &args.output);
+        let opened = planned.open(progress)?;
         let path = opened.path.clone();
         let compressed = opened.compressed;
         let mut log = GunicornLog::new(&path);
@@ -60,11 +58,16 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         counts,
         omitted,
         mut incidents,
+        folded,
+        folded_count,
         app_offset,
     } = timeline.finish();
 
-    for path in &args.app_log {
-        let opened = input::open(path, progress_for(path, &args.output))?;
+    let app_plan = input::plan(&args.app_log)?;
+    report.warnings.extend(duplicate_warnings(&app_plan));
+    for planned in app_plan.inputs {
+        let path = &planned.path.clone();
+        let opened = planned.open(progress_for(path, &args.output))?;
         let compressed = opened.compressed;
         let mut join = AppLogJoin::new(&incidents, app_offset);
         let mut lossy = 0;
@@ -86,8 +89,11 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         ));
     }
 
-    for path in &args.pg_log {
-        let opened = input::open(path, progress_for(path, &args.output))?;
+    let pg_plan = input::plan(&args.pg_log)?;
+    report.warnings.extend(duplicate_warnings(&pg_plan));
+    for planned in pg_plan.inputs {
+        let path = &planned.path.clone();
+        let opened = planned.open(progress_for(path, &args.output))?;
         let compressed = opened.compressed;
         let mut join = PgJoin::new(&incidents);
         let mut reader = PgLogReader::new(None);
@@ -134,18 +140,45 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     }
 
     incident::annotate(&mut events, &incidents);
-    report.findings = worker_findings::findings(&incidents);
+    let mut groups = folded;
+    for inc in &incidents {
+        groups.add(inc);
+    }
+    report.findings = groups.findings();
     report
         .findings
         .extend(worker_findings::boot_failure_finding(&events));
-    report
-        .warnings
-        .extend(warnings(&incidents, &versions, args));
+    report.warnings.extend(warnings(&groups, &versions, args));
+    if folded_count > 0 {
+        report.warnings.push(Warning {
+            code: "incidents_capped",
+            message: format!(
+                "{} incidents: the first {} are joined with --app-log/--pg-log and cited one by \
+                 one; the other {folded_count} were attributed from the error log alone and \
+                 only counted in their findings",
+                incidents.len() as u64 + folded_count,
+                incidents.len()
+            ),
+            advice: "Narrow the period with --since/--until to join every incident.".into(),
+        });
+    }
     report.summary = counts;
     report.events_omitted = omitted;
     report.events = events;
     report.rank_findings();
     Ok(report)
+}
+
+/// A note per input left out because an earlier one has the same content.
+pub(crate) fn duplicate_warnings(plan: &input::Plan) -> Vec<Warning> {
+    plan.duplicates
+        .iter()
+        .map(|(dup, of)| Warning {
+            code: "duplicate_input",
+            message: format!("{dup} has the same content as {of}: read once"),
+            advice: "Nothing to do; give each log once to silence this.".into(),
+        })
+        .collect()
 }
 
 /// A note when an input is empty or holds no Gunicorn record at all.
@@ -192,17 +225,10 @@ fn summary(
     }
 }
 
-fn warnings(
-    incidents: &[incident::Incident],
-    versions: &[String],
-    args: &LogsArgs,
-) -> Vec<Warning> {
+fn warnings(groups: &Groups, versions: &[String], args: &LogsArgs) -> Vec<Warning> {
     use incident::Basis;
     let mut out = Vec::new();
-    let no_traceback = incidents
-        .iter()
-        .filter(|i| i.basis == Basis::NoTraceback)
-        .count();
+    let no_traceback = groups.count(Basis::NoTraceback);
     if no_traceback > 0 {
         let version = versions
             .last()
@@ -219,10 +245,7 @@ fn warnings(
                 .into(),
         });
     }
-    let escalations = incidents
-        .iter()
-        .filter(|i| i.basis == Basis::Escalation)
-        .count();
+    let escalations = groups.count(Basis::Escalation);
     if escalations > 0 {
         let advice = if args.pg_log.is_empty() {
             "Give the PostgreSQL log of the same period (--pg-log) to tell a lock wait from a \

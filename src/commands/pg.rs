@@ -12,7 +12,6 @@ use crate::cli::PgArgs;
 use crate::commands::{Window, check_stdin_once, progress_for};
 use crate::input;
 use crate::parse::pg::{self, PgEvent, PgLogReader, Prefix};
-use crate::parse::timestamp;
 use crate::report::{CommandName, InputSummary, PgInput, Report, Warning};
 
 pub fn run(args: &PgArgs) -> Result<Report> {
@@ -52,7 +51,14 @@ pub fn run(args: &PgArgs) -> Result<Report> {
     let mut report = Report::new(CommandName::Pg);
     let mut pg_inputs = Vec::new();
 
-    for opened in oldest_first(&args.files, &args.output)? {
+    let mut plan = input::plan(&args.files)?;
+    report
+        .warnings
+        .extend(crate::commands::logs::duplicate_warnings(&plan));
+    oldest_first(&mut plan);
+    for planned in plan.inputs {
+        let progress = progress_for(&planned.path, &args.output);
+        let opened = planned.open(progress)?;
         let path = &opened.path.clone();
         let compressed = opened.compressed;
         let source: Arc<str> = Arc::from(path.as_str());
@@ -115,22 +121,10 @@ pub fn run(args: &PgArgs) -> Result<Report> {
     Ok(report)
 }
 
-/// Opens the logs, and orders rotated ones (`postgresql.log.2.gz postgresql.log.1
-/// postgresql.log`) by the first timestamp in their first lines; if one has none (stdin
-/// included), the order given is kept.
-fn oldest_first(paths: &[String], output: &crate::cli::OutputArgs) -> Result<Vec<input::Input>> {
-    let mut keyed = Vec::new();
-    for (i, path) in paths.iter().enumerate() {
-        let opened = input::open(path, progress_for(path, output))?;
-        let first = if path == "-" {
-            None
-        } else {
-            timestamp::first_in(opened.head())
-        };
-        keyed.push((first, i, opened));
+/// Orders rotated logs (`postgresql.log.2.gz postgresql.log.1 postgresql.log`) by the first
+/// timestamp in their first lines; if one has none (stdin included), the order given is kept.
+fn oldest_first(plan: &mut input::Plan) {
+    if plan.inputs.iter().all(|p| p.first.is_some()) {
+        plan.inputs.sort_by_key(|p| p.first);
     }
-    if keyed.iter().all(|(t, _, _)| t.is_some()) {
-        keyed.sort_by_key(|(t, i, _)| (*t, *i));
-    }
-    Ok(keyed.into_iter().map(|(_, _, opened)| opened).collect())
 }

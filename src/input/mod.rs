@@ -2,6 +2,7 @@
 //! name), refused with one clear sentence when it is missing, unreadable, a directory or binary.
 
 mod lines;
+mod plan;
 
 use std::fs::File;
 use std::io::{self, Cursor, Read};
@@ -11,6 +12,7 @@ use flate2::read::MultiGzDecoder;
 use indicatif::ProgressBar;
 
 pub use lines::{Line, LineCounts, MAX_LINE, for_each_line};
+pub use plan::{Plan, Planned, plan};
 
 /// Why an input cannot be read. Each message names the input and the next step.
 #[derive(Debug, thiserror::Error)]
@@ -28,18 +30,20 @@ pub enum InputError {
     )]
     Binary { path: String, why: String },
     #[error(
-        "{path}: corrupt or truncated gzip data after {lines} lines ({source}); check it with `gzip -t`, or give the decompressed part"
+        "{path}: corrupt or truncated gzip data after {lines} lines ({cause}); check it with `gzip -t`, or give the decompressed part"
     )]
     CorruptGzip {
         path: String,
         lines: u64,
-        source: io::Error,
+        /// Not a `source`: the message already says it, and a source would print it twice.
+        cause: io::Error,
     },
-    #[error("{path}: read error after {lines} lines: {source}")]
+    #[error("{path}: read error after {lines} lines: {cause}")]
     Read {
         path: String,
         lines: u64,
-        source: io::Error,
+        /// Not a `source`: the message already says it, and a source would print it twice.
+        cause: io::Error,
     },
 }
 
@@ -48,6 +52,8 @@ pub struct Input {
     /// As given: a path, or `-` for stdin.
     pub path: String,
     pub compressed: bool,
+    /// Lines end in a lone CR (read as if they ended in LF).
+    pub cr_only: bool,
     /// The first bytes of text (up to 8 KiB), also still to be read by `for_each_line`.
     head: Vec<u8>,
     reader: Box<dyn Read>,
@@ -85,7 +91,7 @@ pub fn open(path: &str, progress: Option<ProgressBar>) -> Result<Input, InputErr
             InputError::CorruptGzip {
                 path: path.to_string(),
                 lines: 0,
-                source: e,
+                cause: e,
             }
         } else {
             read_error(path, 0, e)
@@ -97,18 +103,63 @@ pub fn open(path: &str, progress: Option<ProgressBar>) -> Result<Input, InputErr
             why,
         });
     }
+    // Classic Mac line endings: a log whose first 8 KiB hold CRs and no LF is split at CRs.
+    let cr_only = memchr::memchr(b'\n', &head).is_none() && memchr::memchr(b'\r', &head).is_some();
+    let mut head = head;
+    let reader: Box<dyn Read> = if cr_only {
+        crs_to_newlines(&mut head);
+        Box::new(CrLines(Cursor::new(head.clone()).chain(text)))
+    } else {
+        Box::new(Cursor::new(head.clone()).chain(text))
+    };
     Ok(Input {
         path: path.to_string(),
         compressed,
-        head: head.clone(),
-        reader: Box::new(Cursor::new(head).chain(text)),
+        cr_only,
+        head,
+        reader,
     })
+}
+
+/// Reads a CR-terminated text as LF-terminated lines.
+struct CrLines<R>(R);
+
+impl<R: Read> Read for CrLines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(buf)?;
+        crs_to_newlines(&mut buf[..n]);
+        Ok(n)
+    }
+}
+
+fn crs_to_newlines(bytes: &mut [u8]) {
+    for b in bytes.iter_mut().filter(|b| **b == b'\r') {
+        *b = b'\n';
+    }
 }
 
 impl Input {
     /// The first bytes of text (up to 8 KiB), e.g. to tell a format or the first timestamp.
     pub fn head(&self) -> &[u8] {
         &self.head
+    }
+
+    /// A hash of the whole text, to tell two inputs with the same content; reads it to the end.
+    pub fn content_hash(self) -> Result<u64, InputError> {
+        use std::hash::Hasher;
+        let mut hasher = std::hash::DefaultHasher::new();
+        let Input {
+            path, mut reader, ..
+        } = self;
+        let mut buf = vec![0u8; 256 << 10];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => return Ok(hasher.finish()),
+                Ok(n) => hasher.write(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(read_error(&path, 0, e)),
+            }
+        }
     }
 
     /// Streams every line to `each`; see [`for_each_line`].
@@ -124,7 +175,7 @@ impl Input {
                 InputError::CorruptGzip {
                     path,
                     lines: counts.lines,
-                    source: e,
+                    cause: e,
                 }
             } else {
                 read_error(&path, counts.lines, e)
@@ -149,7 +200,7 @@ fn read_error(path: &str, lines: u64, e: io::Error) -> InputError {
     InputError::Read {
         path: path.to_string(),
         lines,
-        source: e,
+        cause: e,
     }
 }
 
