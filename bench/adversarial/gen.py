@@ -204,6 +204,56 @@ def aborted_paths(n, d):
     return ["logs", path]
 
 
+def raise_log(n, d):
+    """pg: n PL/pgSQL `RAISE LOG` messages that read like lock waits with the words in another
+    order (once a panic: ' on ' before ' after ')."""
+    path = os.path.join(d, "pg.log")
+    with open(path, "w") as out:
+        for i in range(n):
+            pid = 30000 + i % 40
+            pg(out, i * 10, pid, f"LOG:  process {i % 9} still waiting for reindex after {i % 50} ms on shop_order")
+            pg(out, i * 10, pid, "CONTEXT:  PL/pgSQL function shop_reindex() line 4 at RAISE")
+    return ["pg", path]
+
+
+def absurd_durations(n, d):
+    """pg: durations and lock waits of inf, 1e309, 1e30 and negative milliseconds, among
+    ordinary ones (once a panic in the time arithmetic)."""
+    path = os.path.join(d, "pg.log")
+    odd = ["inf", "1e309", "1e30", "-5.000", "nan", "99999999999999999999.000"]
+    with open(path, "w") as out:
+        for i in range(n):
+            pid = 40000 + i % 30
+            v = odd[i % len(odd)]
+            pg(out, i * 10, pid, f"LOG:  duration: {v} ms  statement: SELECT pg_sleep(1)")
+            pg(out, i * 10 + 1, pid, f"LOG:  process {pid} still waiting for ShareLock on transaction 743 after {v} ms")
+            pg(out, i * 10 + 2, pid, "LOG:  duration: 1200.000 ms  statement: SELECT 1")
+    return ["pg", path]
+
+
+def huge_traceback_lines(n, d):
+    """logs: n aborted requests whose traceback holds one 300 KiB line (a huge exception repr,
+    container noise), and an `Exception in worker process` with one too (once a panic)."""
+    path = os.path.join(d, "error.log")
+    big = "x" * (300 << 10)
+    with open(path, "w") as g:
+        g.write(f"{gu_time(0)} [1] [INFO] Using worker: sync\n")
+        for i in range(n):
+            pid, s = 10000 + i, 40 + i
+            g.write(f"{gu_time(s)} [1] [CRITICAL] WORKER TIMEOUT (pid:{pid})\n")
+            g.write(f"{gu_time(s)} [{pid}] [ERROR] Error handling request GET /orders/export\n")
+            g.write("Traceback (most recent call last):\n")
+            g.write('  File "/app/shop/views.py", line 30, in export\n')
+            g.write(f"    payload = {big}\n")
+            g.write('  File "/app/venv/lib/python3.11/site-packages/gunicorn/workers/base.py", line 204, in handle_abort\n')
+            g.write("    sys.exit(1)\n")
+            g.write("SystemExit: 1\n")
+            g.write(f"{gu_time(s)} [{pid}] [ERROR] Exception in worker process\n")
+            g.write("Traceback (most recent call last):\n")
+            g.write(f"ValueError: {big}\n")
+    return ["logs", path]
+
+
 SHAPES = {
     "pg-lock-storm": lock_storm,
     "pg-lock-timeouts": lock_timeouts,
@@ -216,6 +266,9 @@ SHAPES = {
     "logs-big-statements": big_statements,
     "logs-many-files": many_files,
     "logs-aborted-paths": aborted_paths,
+    "pg-raise-log": raise_log,
+    "pg-absurd-durations": absurd_durations,
+    "logs-huge-traceback-lines": huge_traceback_lines,
 }
 
 if __name__ == "__main__":

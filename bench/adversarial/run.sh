@@ -30,11 +30,15 @@ declare -A SIZES=(
   [logs-big-statements]="50 200 400"
   [logs-many-files]="100 400 1100"
   [logs-aborted-paths]="10000 20000 40000"
+  [pg-raise-log]="50000 100000 200000"
+  [pg-absurd-durations]="20000 40000 80000"
+  [logs-huge-traceback-lines]="100 200 400"
 )
 shapes=("$@")
 [ ${#shapes[@]} -gt 0 ] || shapes=(pg-lock-storm pg-lock-timeouts pg-long-holder pg-n1-backends
   pg-autoexplain logs-kills-client-lost logs-incidents-vs-lock-waits logs-incident-memory
-  logs-big-statements logs-many-files logs-aborted-paths)
+  logs-big-statements logs-many-files logs-aborted-paths pg-raise-log pg-absurd-durations
+  logs-huge-traceback-lines)
 
 table=bench/out/adversarial.md
 {

@@ -15,6 +15,15 @@ impl Skips {
         entry.0 += 1;
     }
 
+    /// Adds `other`'s counts (the first line kept is the smaller).
+    pub fn merge(&mut self, other: Skips) {
+        for (reason, (count, line)) in other.by_reason {
+            let entry = self.by_reason.entry(reason).or_insert((0, line));
+            entry.0 += count;
+            entry.1 = entry.1.min(line);
+        }
+    }
+
     pub fn total(&self) -> u64 {
         self.by_reason.values().map(|(n, _)| n).sum()
     }

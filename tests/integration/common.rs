@@ -122,3 +122,47 @@ pub fn events_of<'a>(report: &'a serde_json::Value, kind: &str) -> Vec<&'a serde
         .filter(|e| e["kind"] == kind)
         .collect()
 }
+
+/// Runs `wtdiag ARGS` and fails the test if it runs longer than `limit` (it is killed then):
+/// the guard against an exponential or quadratic path landing again.
+pub fn wtdiag_within<S: AsRef<std::ffi::OsStr>>(args: &[S], limit: std::time::Duration) -> Run {
+    use std::io::Read;
+    let mut child = wtdiag_cmd()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run wtdiag");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("stderr")));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for wtdiag") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "wtdiag {:?} ran longer than {limit:?}",
+                args.iter()
+                    .map(|a| a.as_ref().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    finish(Output {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    })
+}

@@ -11,6 +11,7 @@ use super::event::{CancelReason, DeadlockParty, LockState, PgEvent, PgEventKind,
 use super::record::{Record, first_line};
 use super::severity::Severity;
 use crate::parse::number::parse_ms;
+use crate::parse::skips::Skips;
 
 /// Backends whose last logged statement text is remembered (for bare `duration:` lines).
 const MAX_REMEMBERED: usize = 4096;
@@ -24,6 +25,8 @@ struct LoggedStatement {
 
 #[derive(Default)]
 pub struct Classifier {
+    /// Messages with a duration no real server writes (`inf`, `NaN`, negative, years).
+    pub skips: Skips,
     /// The last `statement:`/`execute ...:` text each backend logged without a duration
     /// (log_statement), for the bare `duration: X ms` that log_duration writes after it.
     last_logged: HashMap<u32, LoggedStatement>,
@@ -42,8 +45,20 @@ impl Classifier {
         let kind = match r.severity {
             Severity::Log => {
                 if let Some(rest) = m.strip_prefix("duration: ") {
+                    if unreadable_ms(rest) {
+                        self.skips.record(SKIP_OUT_OF_RANGE, r.line);
+                        return None;
+                    }
                     self.duration(r, rest)?
                 } else if let Some(rest) = m.strip_prefix("process ") {
+                    if rest.contains(" waiting for ")
+                        && rest
+                            .rfind(" after ")
+                            .is_some_and(|a| unreadable_ms(&rest[a + 7..]))
+                    {
+                        self.skips.record(SKIP_OUT_OF_RANGE, r.line);
+                        return None;
+                    }
                     lock_wait(r, rest)?
                 } else if let Some(rest) = m.strip_prefix("temporary file: path \"") {
                     temp_file(r, rest)?
@@ -250,6 +265,30 @@ fn message_pid(m: &str) -> Option<u32> {
     let rest = m.strip_prefix("process ")?;
     let end = rest.find(' ')?;
     rest[..end].parse().ok()
+}
+
+/// Lines whose duration is out of range: counted as skipped, not read.
+pub const SKIP_OUT_OF_RANGE: &str =
+    "duration out of range (inf, NaN, negative or over 3 years): not from a real server";
+
+/// True when `text` starts with a number of milliseconds (`12.5 ms`) that is not a duration a
+/// real server writes.
+fn unreadable_ms(text: &str) -> bool {
+    let Some(end) = text.find(" ms") else {
+        return false;
+    };
+    let token = &text[..end];
+    let numeric = !token.is_empty()
+        && !token.contains(' ')
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+'))
+        && (token.as_bytes()[0].is_ascii_digit()
+            || matches!(
+                token.as_bytes()[0],
+                b'-' | b'+' | b'.' | b'i' | b'I' | b'n' | b'N'
+            ));
+    numeric && parse_ms(token).is_none()
 }
 
 fn lock_wait<'a>(r: &'a Record, rest: &'a str) -> Option<PgEventKind<'a>> {

@@ -178,6 +178,7 @@ impl PgLogReader {
             State::Json(_) => (Some(PgLogFormat::Jsonlog), None, true, 0),
             State::Unknown | State::Sniffing => (None, None, false, 0),
         };
+        skips.merge(std::mem::take(&mut classifier.skips));
         PgLogSummary {
             format,
             prefix,
