@@ -8,3 +8,4 @@ mod generated;
 mod live;
 mod logs;
 mod pg;
+mod wild;
