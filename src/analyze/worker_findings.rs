@@ -41,6 +41,7 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, incs: &[&Inciden
     let what = match (basis, incs.iter().any(|i| i.timeout.is_some())) {
         (Basis::UnprovokedKill, _) => plural(count, "worker killed", "workers killed"),
         (Basis::Crash, _) => plural(count, "worker crash", "worker crashes"),
+        (Basis::CutOff, _) => plural(count, "worker killed", "workers killed"),
         (_, _) => plural(count, "worker timeout", "worker timeouts"),
     };
     let on = request
@@ -60,7 +61,8 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, incs: &[&Inciden
             format!("{what}{on}: in the database, {db}")
         }
         (Cause::MissingApiTimeout, _) => {
-            format!("{what}{on}: outbound HTTP call with no timeout{site}")
+            let kind = first.attribution.outbound.map_or("HTTP", |k| k.what());
+            format!("{what}{on}: outbound {kind} call with no timeout{site}")
         }
         (Cause::NPlusOne, _) => format!("{what}{on}: N+1 queries, lazy ORM loads in a loop{site}"),
         (Cause::SlowQuery, _) => format!("{what}{on}: waiting on a database query{site}"),
@@ -77,6 +79,21 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, incs: &[&Inciden
             format!("{what}{on} with no traceback: cause not in this log")
         }
         (Cause::Unknown, Basis::Crash) => format!("{what}: killed by a signal in native code"),
+        (Cause::Unknown, Basis::CutOff) => {
+            format!("{what} by SIGKILL at the start of the input: the timeout may be above the cut")
+        }
+        (Cause::Unknown, Basis::AbortDefault) => format!(
+            "{what}{on} died of SIGABRT's default action: Gunicorn's abort handler never ran"
+        ),
+        (Cause::BootTimeout, _) => {
+            format!("{what} while booting: loading the app takes longer than the timeout")
+        }
+        (Cause::SlowClient, _) => {
+            format!("{what}{on}: waiting on a client, not on the application{site}")
+        }
+        (Cause::HostStall, _) => {
+            format!("{what} in lock-step: the whole process or host stalled, not a request")
+        }
         (Cause::Unknown, _) => format!("{what}{on}: cause unknown{site}"),
     };
     let severity = if cause == Cause::Memory || count >= CRITICAL_COUNT {
@@ -107,6 +124,9 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, incs: &[&Inciden
                 });
             }
         }
+        if let Some(m) = &inc.exit {
+            evidence.push(m.evidence(|| format!("worker {} exiting", inc.pid)));
+        }
         if let Some((m, signal)) = &inc.kill {
             evidence.push(m.evidence(|| format!("worker {} killed by {signal}", inc.pid)));
         }
@@ -121,11 +141,14 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, incs: &[&Inciden
         count,
         request,
         pids,
-        first_seen: incs.iter().map(|i| i.time).min(),
-        last_seen: incs.iter().map(|i| i.time).max(),
+        first_seen: incs.iter().filter(|i| i.timed).map(|i| i.time).min(),
+        last_seen: incs.iter().filter(|i| i.timed).map(|i| i.time).max(),
         reason: first.attribution.reason.clone(),
         evidence,
-        advice: cause.advice().to_string(),
+        advice: match (cause, first.attribution.outbound) {
+            (Cause::MissingApiTimeout, Some(kind)) => kind.advice().to_string(),
+            _ => cause.advice().to_string(),
+        },
     }
 }
 

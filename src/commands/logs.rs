@@ -21,6 +21,9 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     let window = Window::from_args(&args.window)?;
     let mut report = Report::new(CommandName::Logs);
     let mut timeline = Timeline::new(window);
+    if !args.pg_log.is_empty() {
+        timeline.database_input();
+    }
     let mut versions: Vec<String> = Vec::new();
 
     // Rotated logs given in any order are read oldest first, so incidents that straddle two
@@ -61,6 +64,7 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         omitted,
         mut incidents,
         app_offset,
+        database_seen,
     } = timeline.finish();
 
     for path in &args.app_log {
@@ -140,7 +144,7 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         .extend(worker_findings::boot_failure_finding(&events));
     report
         .warnings
-        .extend(warnings(&incidents, &versions, args));
+        .extend(warnings(&incidents, &versions, args, database_seen));
     report.summary = counts;
     report.events_omitted = omitted;
     report.events = events;
@@ -196,6 +200,7 @@ fn warnings(
     incidents: &[incident::Incident],
     versions: &[String],
     args: &LogsArgs,
+    database_seen: bool,
 ) -> Vec<Warning> {
     use incident::Basis;
     let mut out = Vec::new();
@@ -233,11 +238,16 @@ fn warnings(
              server does not log it (set log_lock_waits = on, log_min_duration_statement, and \
              client_connection_check_interval = '1s'). Sample the next one with `wtdiag live`."
         };
+        let likely = if database_seen {
+            "most often the database driver"
+        } else {
+            "a C extension, DNS or TLS in C, or a library call that never returned to Python"
+        };
         out.push(Warning {
             code: "native_stall_unrefined",
             message: format!(
                 "{escalations} worker(s) ignored SIGABRT and were SIGKILLed: they were inside \
-                 native code, most often the database driver"
+                 native code ({likely})"
             ),
             advice: advice.into(),
         });

@@ -20,7 +20,10 @@ struct Expectation {
 fn expectations() -> Vec<Expectation> {
     let text = std::fs::read_to_string(fixture("wild/expected.tsv")).expect("expected.tsv");
     let mut out = Vec::new();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let cols: Vec<&str> = line.split('\t').collect();
         assert_eq!(cols.len(), 7, "expected.tsv: 7 columns in {line:?}");
         let n = |i: usize| cols[i].parse::<usize>().expect("a count");
@@ -64,7 +67,10 @@ fn every_excerpt_has_an_expectation_and_the_corpus_is_forty_strong() {
     on_disk.sort();
     let mut sorted = listed.clone();
     sorted.sort();
-    assert_eq!(sorted, on_disk, "expected.tsv and fixtures/wild/*.log differ");
+    assert_eq!(
+        sorted, on_disk,
+        "expected.tsv and fixtures/wild/*.log differ"
+    );
     assert!(listed.len() >= 40, "only {} excerpts", listed.len());
     let sources = std::fs::read_to_string(fixture("wild/SOURCES.md")).expect("SOURCES.md");
     for f in &listed {
@@ -108,7 +114,10 @@ fn wild_excerpts_events_and_top_cause_match_the_recorded_expectation() {
         for f in findings {
             let cause = f["cause"].as_str().unwrap_or("?");
             if e.never.iter().any(|n| n == cause) {
-                failures.push(format!("{}: a finding says {cause}: {}", e.file, f["title"]));
+                failures.push(format!(
+                    "{}: a finding says {cause}: {}",
+                    e.file, f["title"]
+                ));
             }
         }
     }
