@@ -644,3 +644,127 @@ pub fn annotate(events: &mut [Event], incidents: &[Incident]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::Line;
+    use crate::parse::gunicorn::GunicornLog;
+
+    fn incidents(text: &str) -> Vec<Incident> {
+        let mut log = GunicornLog::new("t.log");
+        let mut b = IncidentBuilder::default();
+        let mut sink = |e: Event| b.push(&e);
+        for (i, l) in text.lines().enumerate() {
+            let line = Line {
+                number: i as u64 + 1,
+                bytes: l.as_bytes(),
+                overlong: None,
+            };
+            log.push(line, &mut sink);
+        }
+        log.finish(&mut sink);
+        b.finish()
+    }
+
+    #[test]
+    fn a_sigkill_at_the_start_of_an_excerpt_is_not_memory() {
+        let inc = incidents(concat!(
+            "[2023-04-28 20:15:00 +0000] [9] [WARNING] Worker with pid 118 was terminated due to signal 9\n",
+            "[2023-04-28 20:16:00 +0000] [9] [WARNING] Worker with pid 119 was terminated due to signal 9\n",
+        ));
+        assert_eq!(inc[0].cause(), Cause::Unknown);
+        assert_eq!(inc[0].basis, Basis::CutOff);
+        assert_eq!(
+            inc[1].cause(),
+            Cause::Memory,
+            "a minute in, no timeout before it"
+        );
+        // The same kill right after the master's start has no cut to hide a timeout.
+        let inc = incidents(concat!(
+            "[2023-04-28 20:15:00 +0000] [9] [INFO] Starting gunicorn 20.1.0\n",
+            "[2023-04-28 20:15:01 +0000] [9] [WARNING] Worker with pid 118 was terminated due to signal 9\n",
+        ));
+        assert_eq!(inc[0].cause(), Cause::Memory);
+    }
+
+    #[test]
+    fn a_kill_after_worker_exiting_is_not_an_escalation() {
+        let inc = incidents(concat!(
+            "[2022-03-10 13:28:54 +0000] [193] [CRITICAL] WORKER TIMEOUT (pid:379)\n",
+            "[2022-03-10 13:28:54 +0000] [379] [INFO] Worker exiting (pid: 379)\n",
+            "[2022-03-10 13:28:55 +0000] [193] [WARNING] Worker with pid 379 was terminated due to signal 9\n",
+        ));
+        assert_eq!(inc.len(), 1);
+        assert_eq!(inc[0].basis, Basis::NoTraceback);
+        assert!(inc[0].attribution.reason.contains("adds nothing"));
+    }
+
+    #[test]
+    fn an_escalation_names_the_database_only_when_one_was_seen() {
+        let text = concat!(
+            "[2024-03-25 21:53:27 -0400] [11801] [CRITICAL] WORKER TIMEOUT (pid:12903)\n",
+            "[2024-03-25 21:53:28 -0400] [11801] [ERROR] Worker (pid:12903) was sent SIGKILL! Perhaps out of memory?\n",
+        );
+        let inc = incidents(text);
+        assert_eq!(inc[0].basis, Basis::Escalation);
+        assert!(!inc[0].attribution.reason.contains("database"));
+    }
+
+    #[test]
+    fn sigabrt_after_a_timeout_means_no_handler() {
+        let inc = incidents(concat!(
+            "[2022-08-30 23:21:18 +0000] [44] [CRITICAL] WORKER TIMEOUT (pid:47)\n",
+            "[2022-08-30 23:21:18 +0000] [44] [WARNING] Worker with pid 47 was terminated due to signal 6\n",
+        ));
+        assert_eq!(inc[0].basis, Basis::AbortDefault);
+        assert_eq!(inc[0].cause(), Cause::Unknown);
+    }
+
+    #[test]
+    fn one_boot_interval_repeated_by_workers_booted_apart_is_a_boot_timeout() {
+        let inc = incidents(concat!(
+            "[2024-01-19 00:48:01 +0000] [2976] [INFO] Booting worker with pid: 2976\n",
+            "[2024-01-19 00:48:31 +0000] [2973] [CRITICAL] WORKER TIMEOUT (pid:2976)\n",
+            "[2024-01-19 00:48:32 +0000] [3004] [INFO] Booting worker with pid: 3004\n",
+            "[2024-01-19 00:49:02 +0000] [2973] [CRITICAL] WORKER TIMEOUT (pid:3004)\n",
+        ));
+        assert!(
+            inc.iter().all(|i| i.cause() == Cause::BootTimeout),
+            "{inc:?}"
+        );
+        // Booted in the same second: one interval is no pattern.
+        let inc = incidents(concat!(
+            "[2018-06-01 11:16:06 +0530] [9402] [INFO] Booting worker with pid: 9402\n",
+            "[2018-06-01 11:16:06 +0530] [9403] [INFO] Booting worker with pid: 9403\n",
+            "[2018-06-01 11:16:20 +0530] [9385] [CRITICAL] WORKER TIMEOUT (pid:9402)\n",
+            "[2018-06-01 11:16:20 +0530] [9385] [CRITICAL] WORKER TIMEOUT (pid:9403)\n",
+        ));
+        assert!(inc.iter().all(|i| i.cause() == Cause::Unknown));
+    }
+
+    #[test]
+    fn three_workers_in_one_pass_is_a_host_stall_unless_one_was_serving() {
+        let pass = concat!(
+            "[2022-12-17 14:33:46 +0000] [1] [CRITICAL] WORKER TIMEOUT (pid:20)\n",
+            "[2022-12-17 14:33:46 +0000] [1] [CRITICAL] WORKER TIMEOUT (pid:21)\n",
+            "[2022-12-17 14:33:46 +0000] [1] [CRITICAL] WORKER TIMEOUT (pid:22)\n",
+        );
+        let inc = incidents(pass);
+        assert!(inc.iter().all(|i| i.cause() == Cause::HostStall), "{inc:?}");
+        let serving = format!(
+            "{pass}[2022-12-17 14:33:46 +0000] [22] [ERROR] Error handling request /slow\nTraceback (most recent call last):\n  File \"/app/views.py\", line 3, in slow\nSystemExit: 1\n"
+        );
+        let inc = incidents(&serving);
+        assert!(inc.iter().all(|i| i.cause() != Cause::HostStall), "{inc:?}");
+    }
+
+    #[test]
+    fn a_record_logged_twice_is_one_timeout() {
+        let inc = incidents(concat!(
+            "2013-06-06 22:24:29 [26219] [CRITICAL] WORKER TIMEOUT (pid:8602)\n",
+            "2013-06-06 22:24:29 [26219] [CRITICAL] WORKER TIMEOUT (pid:8602)\n",
+        ));
+        assert_eq!(inc.len(), 1);
+    }
+}

@@ -561,4 +561,101 @@ mod tests {
         assert_eq!(v.call_site, None, "the launcher is not the application");
         assert_eq!(v.cause, Cause::CpuBound);
     }
+
+    fn abort() -> Frame {
+        frame(&format!("{SP}/gunicorn/workers/base.py"), "handle_abort")
+    }
+
+    #[test]
+    fn outbound_calls_are_named_for_what_they_are() {
+        let view = frame("/srv/app/views.py", "signup");
+        let cases = [
+            (
+                vec![
+                    view.clone(),
+                    frame("/usr/lib/python3.11/smtplib.py", "sendmail"),
+                    frame("/usr/lib/python3.11/socket.py", "readinto"),
+                ],
+                OutboundKind::Smtp,
+            ),
+            (
+                vec![
+                    view.clone(),
+                    frame(&format!("{SP}/redis/connection.py"), "read_response"),
+                    frame("/usr/lib/python3.11/socket.py", "recv_into"),
+                ],
+                OutboundKind::Redis,
+            ),
+            (
+                vec![
+                    view.clone(),
+                    frame(&format!("{SP}/openai/_base_client.py"), "request"),
+                    frame(&format!("{SP}/httpx/_client.py"), "send"),
+                    frame(
+                        &format!("{SP}/httpcore/_sync/connection.py"),
+                        "handle_request",
+                    ),
+                ],
+                OutboundKind::LlmSdk,
+            ),
+            (
+                vec![
+                    view.clone(),
+                    frame(&format!("{SP}/botocore/endpoint.py"), "_send"),
+                    frame(&format!("{SP}/urllib3/connectionpool.py"), "urlopen"),
+                ],
+                OutboundKind::CloudSdk,
+            ),
+            (
+                vec![
+                    view.clone(),
+                    frame(&format!("{SP}/requests/api.py"), "get"),
+                    frame("/usr/lib/python3.11/socket.py", "getaddrinfo"),
+                ],
+                OutboundKind::Dns,
+            ),
+            (
+                vec![
+                    view.clone(),
+                    frame(&format!("{SP}/requests/api.py"), "get"),
+                    frame("/usr/lib/python3.11/ssl.py", "do_handshake"),
+                ],
+                OutboundKind::Tls,
+            ),
+            (
+                vec![
+                    view.clone(),
+                    frame(&format!("{SP}/requests/api.py"), "get"),
+                    frame("/usr/lib/python3.11/socket.py", "readinto"),
+                ],
+                OutboundKind::Http,
+            ),
+        ];
+        for (mut stack, kind) in cases {
+            assert_eq!(outbound_kind(&stack), Some(kind), "{stack:?}");
+            stack.push(abort());
+            let v = classify(&stack);
+            assert_eq!(v.cause, Cause::MissingApiTimeout);
+            assert_eq!(v.outbound, Some(kind));
+        }
+        let cpu = vec![view, frame("/usr/lib/python3.11/json/decoder.py", "decode")];
+        assert_eq!(outbound_kind(&cpu), None);
+    }
+
+    #[test]
+    fn reading_the_request_in_gunicorn_is_a_slow_client_not_an_outbound_call() {
+        // The 22+ `Error handling request (no URI read)` stack.
+        let s = vec![
+            frame(&format!("{SP}/gunicorn/workers/sync.py"), "handle"),
+            frame(&format!("{SP}/gunicorn/http/parser.py"), "__next__"),
+            frame(&format!("{SP}/gunicorn/http/unreader.py"), "chunk"),
+            frame("/usr/lib/python3.12/socket.py", "recv"),
+            abort(),
+        ];
+        let v = classify(&s);
+        assert_eq!(v.cause, Cause::SlowClient);
+        assert!(through_abort_handler(&s));
+        assert!(!through_abort_handler(&s[..3]));
+        assert!(!mentions_database(&s));
+    }
 }

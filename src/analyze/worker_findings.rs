@@ -75,6 +75,11 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, incs: &[&Inciden
         (Cause::Unknown, Basis::Escalation) => {
             format!("{what}{on} escalated to SIGKILL: stuck in native code (not an OOM kill)")
         }
+        (Cause::Unknown, Basis::NoTraceback) if first.abort.is_some() => {
+            format!(
+                "{what}{on}: its traceback is cut before the abort frames, cause not in this log"
+            )
+        }
         (Cause::Unknown, Basis::NoTraceback) => {
             format!("{what}{on} with no traceback: cause not in this log")
         }

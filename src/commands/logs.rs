@@ -206,7 +206,7 @@ fn warnings(
     let mut out = Vec::new();
     let no_traceback = incidents
         .iter()
-        .filter(|i| i.basis == Basis::NoTraceback)
+        .filter(|i| i.basis == Basis::NoTraceback && i.abort.is_none())
         .count();
     if no_traceback > 0 {
         let version = versions
@@ -229,7 +229,11 @@ fn warnings(
         .filter(|i| i.basis == Basis::Escalation)
         .count();
     if escalations > 0 {
-        let advice = if args.pg_log.is_empty() {
+        let advice = if !database_seen {
+            "Nothing in the log points at a database: sample the next one with `wtdiag live` \
+             (py-spy shows the native frame), or log the request with --app-log to see what \
+             the worker was calling."
+        } else if args.pg_log.is_empty() {
             "Give the PostgreSQL log of the same period (--pg-log) to tell a lock wait from a \
              slow statement, or sample the next one with `wtdiag live`."
         } else {

@@ -589,4 +589,129 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    fn kinds(log: &Parsed) -> Vec<(&'static str, Option<u32>, bool)> {
+        log.events
+            .iter()
+            .map(|e| (e.detail.kind(), e.pid, e.time.is_some()))
+            .collect()
+    }
+
+    #[test]
+    fn records_without_timestamp_are_events_without_time() {
+        // babybuddy/babybuddy#227
+        let log = parse(
+            "[1] [CRITICAL] WORKER TIMEOUT (pid:13)\n[13] [INFO] Worker exiting (pid: 13)\n[14] [INFO] Booting worker with pid: 14",
+        );
+        assert_eq!(
+            kinds(&log),
+            vec![
+                ("worker_timeout", Some(13), false),
+                ("worker_exit", Some(13), false),
+                ("worker_boot", Some(14), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn pre_19_format_without_brackets_or_zone() {
+        // sci-wms/sci-wms#108; "6 workers" is not an event
+        let log = parse(
+            "2015-11-12 17:19:09 [17027] [INFO] 6 workers\n2015-11-12 17:23:50 [17027] [CRITICAL] WORKER TIMEOUT (pid:17033)",
+        );
+        assert_eq!(kinds(&log), vec![("worker_timeout", Some(17033), true)]);
+        assert_eq!(
+            log.events[0].time.unwrap().to_rfc3339(),
+            "2015-11-12T17:23:50+00:00"
+        );
+    }
+
+    #[test]
+    fn logger_name_and_level_in_other_orders() {
+        let log = parse(concat!(
+            "[ERROR] gunicorn.error: WORKER TIMEOUT (pid:23475)\n",
+            "CRITICAL [gunicorn.error] WORKER TIMEOUT (pid:421)\n",
+            "ERROR [gunicorn.error] Worker (pid:421) was sent code 134!\n",
+            "[ERROR] 2024-05-10 10:15:49,532 gunicorn.error: Error handling request (no URI read)\n",
+        ));
+        let k = kinds(&log);
+        assert_eq!(k[0], ("worker_timeout", Some(23475), false));
+        assert_eq!(k[1], ("worker_timeout", Some(421), false));
+        assert_eq!(k[2], ("worker_killed", Some(421), false));
+        assert_eq!(k[3].0, "request_abort");
+        assert!(k[3].2, "the dictConfig time is read");
+    }
+
+    #[test]
+    fn bare_and_mangled_messages() {
+        let log = parse(concat!(
+            "WORKER TIMEOUT (pid:63)\n",
+            "Error: 1-19 00:48:32 +0000] [2973] [ERROR] Worker (pid:2977) was sent SIGKILL! Perhaps out of memory?\n",
+            "Mar 3 17:08:10 accounts-756c975868-m5cbk accounts CRITICAL +0000] [6] [CRITICAL] WORKER TIMEOUT (pid:213)\n",
+        ));
+        assert_eq!(
+            kinds(&log),
+            vec![
+                ("worker_timeout", Some(63), false),
+                ("worker_killed", Some(2977), false),
+                ("worker_timeout", Some(213), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn gunicorn_wordings_quoted_in_code_are_not_records() {
+        let log = parse(concat!(
+            "[2026-11-26 22:32:47 +0000] [9] [ERROR] Error handling request /x\n",
+            "Traceback (most recent call last):\n",
+            "  File \"/v/gunicorn/arbiter.py\", line 1, in spawn_worker\n",
+            "    self.log.info(\"Booting worker with pid: %s\", worker.pid)\n",
+            "SystemExit: 1\n",
+        ));
+        assert_eq!(log.events.len(), 1);
+        match &log.events[0].detail {
+            EventDetail::RequestAbort { traceback, .. } => {
+                assert!(traceback.contains("Booting worker with pid"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn traceback_of(log: &Parsed) -> &str {
+        log.events
+            .iter()
+            .find_map(|e| match &e.detail {
+                EventDetail::RequestAbort { traceback, .. } => Some(traceback.as_str()),
+                _ => None,
+            })
+            .expect("an abort")
+    }
+
+    #[test]
+    fn compose_prefix_keeps_the_traceback_with_its_record() {
+        let log = parse(concat!(
+            "impulse-1  | [2025-04-03 10:43:31 +0000] [7] [ERROR] Error handling request /x\n",
+            "impulse-1  | Traceback (most recent call last):\n",
+            "db-1       | LOG:  checkpoint starting: time\n",
+            "impulse-1  |   File \"/app/views.py\", line 3, in view\n",
+            "impulse-1  | SystemExit: 1\n",
+        ));
+        let tb = traceback_of(&log);
+        assert!(tb.starts_with("Traceback"), "{tb}");
+        assert!(tb.contains("  File \"/app/views.py\""), "{tb}");
+        assert!(!tb.contains("checkpoint"), "another container's line: {tb}");
+    }
+
+    #[test]
+    fn syslog_prefix_with_changing_pid_and_time_is_stripped() {
+        let log = parse(concat!(
+            "Mar 20 18:22:07 deis-03 sh[2692]: [2015-03-20 18:22:07 +0000] [260] [ERROR] Error handling request /x\n",
+            "Mar 20 18:22:08 deis-03 sh[2692]: Traceback (most recent call last):\n",
+            "Mar 20 18:22:08 deis-03 sh[2692]: SystemExit: 1\n",
+        ));
+        assert_eq!(
+            traceback_of(&log),
+            "Traceback (most recent call last):\nSystemExit: 1\n"
+        );
+    }
 }
