@@ -4,7 +4,7 @@
 //! memory grows by about a hundred bytes per incident and not with the log's size; each
 //! incident then gets one cause of the vocabulary.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Duration, FixedOffset};
@@ -17,6 +17,18 @@ use crate::report::{Attribution, Cause, Confidence, Event, EventDetail, Evidence
 const FOLLOW_WINDOW_SECS: i64 = 60;
 /// Records whose text is kept for evidence; later ones are cited by file and line only.
 const TEXT_BUDGET: usize = 4_000;
+/// A kill this close to the start of its input (seconds, or lines when the input has no times)
+/// may be the escalation of a timeout logged just above the cut: the master sends SIGKILL on
+/// its next pass, about a second after `WORKER TIMEOUT` (arbiter.py `murder_workers`).
+const CUT_WINDOW_SECS: i64 = 10;
+const CUT_WINDOW_LINES: u64 = 5;
+/// Timeouts this close together were found by the same pass of the master (it checks about
+/// once a second; a loaded host logs them a little apart).
+const SAME_PASS_SECS: i64 = 2;
+/// Workers timing out in one pass that make it the whole process's stall, not a request's.
+const HOST_STALL_WORKERS: usize = 3;
+/// Boot-to-timeout intervals this close are the same `timeout`.
+const BOOT_INTERVAL_SLACK_SECS: i64 = 1;
 
 /// How an incident's cause was decided, which also groups findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33,6 +45,13 @@ pub enum Basis {
     Crash,
     /// Refined from the PostgreSQL log around the incident's time.
     Postgres,
+    /// After `WORKER TIMEOUT` the worker died of SIGABRT's default action: Gunicorn's abort
+    /// handler was not installed (`was sent SIGABRT!`, `code 134`, 20.1's `signal 6`).
+    AbortDefault,
+    /// A SIGKILL near the start of its input: its `WORKER TIMEOUT` may lie before the cut.
+    CutOff,
+    /// Decided by a pattern across workers: boot-to-timeout intervals, one pass of the master.
+    Pattern,
 }
 
 /// Where one record of an incident is.
@@ -67,6 +86,15 @@ pub struct Incident {
     pub abort: Option<Mark>,
     /// The kill record and its signal.
     pub kill: Option<(Mark, Box<str>)>,
+    /// `Worker exiting` or `exited with code N` after the timeout: the abort handler ran.
+    pub exit: Option<Mark>,
+    /// When the worker logged `Booting worker`, if the input has it.
+    pub booted_at: Option<DateTime<FixedOffset>>,
+    /// False when the records have no readable time: `time` then only orders the incident
+    /// (the time of the record before it, or its position).
+    pub timed: bool,
+    /// A kill near the start of its input (see [`CUT_WINDOW_SECS`]).
+    cut_off: bool,
     /// What the abort traceback said, when there was one with frames.
     abort_verdict: Option<Arc<Attribution>>,
     pub basis: Basis,
@@ -85,6 +113,10 @@ impl Incident {
             timeout: None,
             abort: None,
             kill: None,
+            exit: None,
+            booted_at: None,
+            timed: true,
+            cut_off: false,
             abort_verdict: None,
             basis: Basis::NoTraceback,
             confidence: Confidence::Low,
@@ -108,6 +140,7 @@ impl Incident {
             self.timeout.as_ref(),
             self.abort.as_ref(),
             self.kill.as_ref().map(|(m, _)| m),
+            self.exit.as_ref(),
         ]
         .into_iter()
         .flatten()
@@ -136,13 +169,59 @@ pub struct IncidentBuilder {
     texts_kept: usize,
     /// Abort verdicts seen so far: aborts of the same view share one value.
     verdicts: HashMap<Arc<Attribution>, ()>,
+    /// Per input: its first event, and whether the master's start is in it.
+    inputs: HashMap<Arc<str>, InputStart>,
+    /// The time of the last timed event and its input, for events without a time.
+    last_time: Option<(Arc<str>, DateTime<FixedOffset>)>,
+    /// pid → when it logged `Booting worker`.
+    booted: HashMap<u32, DateTime<FixedOffset>>,
+    /// Set when a traceback or an input of the run shows a database: only then may advice name
+    /// the database driver.
+    pub database_seen: bool,
+}
+
+#[derive(Debug)]
+struct InputStart {
+    time: DateTime<FixedOffset>,
+    line: u64,
+    started: bool,
 }
 
 impl IncidentBuilder {
     pub fn push(&mut self, e: &Event) {
-        let (Some(pid), Some(time)) = (e.pid, e.time) else {
+        let Some(pid) = e.pid else {
             return;
         };
+        let path = &e.source.path;
+        let timed = e.time.is_some();
+        let time = match e.time {
+            Some(t) => {
+                self.last_time = Some((path.clone(), t));
+                t
+            }
+            None => match &self.last_time {
+                Some((p, t)) if p == path => *t,
+                // No time yet in this input: its position orders it.
+                _ => {
+                    DateTime::UNIX_EPOCH.fixed_offset()
+                        + Duration::seconds(e.source.line.min(1 << 40) as i64)
+                }
+            },
+        };
+        let start = &*self
+            .inputs
+            .entry(path.clone())
+            .or_insert_with(|| InputStart {
+                time,
+                line: e.source.line,
+                started: false,
+            });
+        let near_start = !start.started
+            && if timed {
+                time - start.time <= Duration::seconds(CUT_WINDOW_SECS)
+            } else {
+                e.source.line < start.line + CUT_WINDOW_LINES
+            };
         self.latest = self.latest.max(Some(time));
         self.fold_complete();
         let open = self
@@ -152,6 +231,15 @@ impl IncidentBuilder {
             .filter(|&j| self.get(j).is_some_and(|inc| inc.within(time)));
         match &e.detail {
             EventDetail::WorkerTimeout { .. } => {
+                if let Some(j) = open
+                    && self.at(j).timeout.is_some()
+                    && self.at(j).abort.is_none()
+                    && self.at(j).kill.is_none()
+                    && (time - self.at(j).time).num_seconds().abs() <= 1
+                {
+                    // The same record twice (a handler attached twice logs every line twice).
+                    return;
+                }
                 if let Some(j) = open
                     && self.at(j).timeout.is_none()
                     && self.at(j).abort.is_some()
@@ -165,6 +253,8 @@ impl IncidentBuilder {
                 }
                 let mut inc = Incident::new(pid, time);
                 inc.timeout = Some(self.mark(e, time));
+                inc.timed = timed;
+                inc.booted_at = self.booted.get(&pid).copied();
                 let j = self.add(inc);
                 self.open.insert(pid, j);
             }
@@ -211,13 +301,35 @@ impl IncidentBuilder {
                     _ if is_fatal(&signal) => {
                         let mut inc = Incident::new(pid, time);
                         inc.kill = Some((mark, signal));
+                        inc.timed = timed;
+                        inc.cut_off = near_start;
                         self.add(inc);
                     }
                     _ => {}
                 }
             }
+            EventDetail::WorkerExit { exit_code } => {
+                // `Worker exiting` (INFO, spawn_worker's `finally`) or a non-zero exit code: the
+                // worker left through Python. Exit code 1 is handle_abort's sys.exit(1).
+                if let Some(j) = open
+                    && self.at(j).exit.is_none()
+                    && self.at(j).kill.is_none()
+                    && exit_code.is_none_or(|c| c == 1)
+                {
+                    let mark = self.mark(e, time);
+                    self.at_mut(j).exit = Some(mark);
+                }
+            }
             EventDetail::WorkerBoot => {
                 self.open.remove(&pid);
+                if timed {
+                    self.booted.insert(pid, time);
+                }
+            }
+            EventDetail::GunicornStart { .. } => {
+                if let Some(start) = self.inputs.get_mut(path) {
+                    start.started = true;
+                }
             }
             _ => {}
         }
@@ -292,7 +404,8 @@ impl IncidentBuilder {
         }
         self.spill_base += 1;
         self.folded_count += 1;
-        attribute(&mut inc);
+        // Cross-worker patterns (boot timeouts, host stalls) are read on the kept ones only.
+        attribute(&mut inc, self.database_seen);
         self.folded.add(&inc);
     }
 
@@ -303,9 +416,13 @@ impl IncidentBuilder {
             self.fold_front();
         }
         let mut incidents = self.incidents;
+        for inc in &mut incidents {
+            attribute(inc, self.database_seen);
+        }
+        boot_timeouts(&mut incidents);
+        host_stalls(&mut incidents);
         let mut interned = HashMap::new();
         for inc in &mut incidents {
-            attribute(inc);
             inc.attribution = intern(&mut interned, &inc.attribution);
         }
         incidents.sort_by_key(|i| i.time);
@@ -337,7 +454,12 @@ fn is_fatal(signal: &str) -> bool {
     )
 }
 
-fn attribute(inc: &mut Incident) {
+fn is_sigabrt(signal: &str) -> bool {
+    // 21–23 print the raw wait status: 134 is SIGABRT with its core-dump bit.
+    matches!(signal, "SIGABRT" | "code 134")
+}
+
+fn attribute(inc: &mut Incident, database_seen: bool) {
     if let Some(v) = &inc.abort_verdict {
         if !v.reason.is_empty() {
             inc.attribution = Arc::new(Attribution {
@@ -356,19 +478,41 @@ fn attribute(inc: &mut Incident) {
             .request
             .clone_from(&v.request);
     }
+    // The abort record (22+) or `Worker exiting` proves the abort handler ran.
+    let handler_ran = inc.abort.is_some() || inc.exit.is_some();
     let a = Arc::make_mut(&mut inc.attribution);
     match (inc.timeout.is_some(), inc.kill.as_ref().map(|(_, s)| &**s)) {
+        (true, Some(signal)) if is_sigabrt(signal) => {
+            inc.basis = Basis::AbortDefault;
+            a.reason = abort_default_reason(signal);
+        }
+        (true, Some(signal)) if handler_ran => {
+            inc.basis = Basis::NoTraceback;
+            a.reason = format!(
+                "{}; the {signal} that followed adds nothing: the exit outlasted the master's \
+                 next pass",
+                handler_ran_reason(inc.abort.is_some())
+            );
+        }
         (true, Some(signal)) => {
             inc.basis = Basis::Escalation;
-            a.reason = format!(
-                "ignored the master's SIGABRT and got {signal}: stuck in native code (most often \
-                 the database driver waiting on PostgreSQL; sometimes a C extension or a regex \
-                 holding the GIL); a timeout escalation, not an out-of-memory kill"
-            );
+            a.reason = escalation_reason(signal, database_seen);
+        }
+        (true, None) if handler_ran => {
+            inc.basis = Basis::NoTraceback;
+            a.reason = handler_ran_reason(inc.abort.is_some());
         }
         (true, None) => {
             inc.basis = Basis::NoTraceback;
             a.reason = "timed out; the log has no traceback of what it was doing".into();
+        }
+        (false, Some("SIGKILL")) if inc.cut_off => {
+            inc.basis = Basis::CutOff;
+            inc.confidence = Confidence::Low;
+            a.reason = "got SIGKILL at the very start of the input, with no WORKER TIMEOUT \
+                        before it in the input: it may be the escalation of a timeout logged \
+                        just above the cut, so it is not called an out-of-memory kill"
+                .into();
         }
         (false, Some("SIGKILL")) => {
             inc.basis = Basis::UnprovokedKill;
@@ -384,6 +528,196 @@ fn attribute(inc: &mut Incident) {
                 format!("died of {signal} with no timeout before it: a crash in native code");
         }
         (false, None) => {}
+    }
+}
+
+/// What `Worker exiting` (or the abort record) after `WORKER TIMEOUT` leaves open
+/// (ATTRIBUTION.md: the SIGABRT handler runs only when the worker returns to the interpreter).
+fn handler_ran_reason(aborted: bool) -> String {
+    let what = if aborted {
+        "the abort was logged, but its traceback is cut before the abort frames"
+    } else {
+        "timed out and exited through Python (the abort handler ran)"
+    };
+    format!(
+        "{what}: it was in interruptible Python code — a CPU-bound loop, an outbound call with \
+         no timeout, an N+1 loop of short queries — not blocked inside a C call such as the \
+         database driver's wait"
+    )
+}
+
+/// Gunicorn's handler is installed in `init_process` before the app is loaded (workers/base.py
+/// `init_signals`, all versions), so SIGABRT's default action means it was not there: the
+/// worker had not reached it, or the worker class or a native library replaced it.
+fn abort_default_reason(signal: &str) -> String {
+    format!(
+        "died of SIGABRT's default action ({signal}) after the timeout: Gunicorn's abort handler \
+         did not run — the worker had not installed it yet (still starting), or its worker class \
+         or a native library replaced it (UvicornWorker installs none; TensorFlow/absl-style \
+         failure handlers replace it)"
+    )
+}
+
+fn escalation_reason(signal: &str, database_seen: bool) -> String {
+    let native = if database_seen {
+        "most often the database driver waiting on PostgreSQL; sometimes a C extension or a \
+         regex holding the GIL"
+    } else {
+        "a C extension or a regex holding the GIL, DNS resolution (getaddrinfo), a TLS handshake \
+         or socket call inside C code, a model or library call that never returns to Python, or \
+         a swapping process"
+    };
+    format!(
+        "ignored the master's SIGABRT and got {signal}: stuck in native code ({native}); a \
+         timeout escalation, not an out-of-memory kill"
+    )
+}
+
+/// Timeouts that the worker's end left open: no traceback says where it was.
+fn unexplained(inc: &Incident) -> bool {
+    inc.timed
+        && inc.timeout.is_some()
+        && inc.cause() == Cause::Unknown
+        && matches!(
+            inc.basis,
+            Basis::NoTraceback | Basis::Escalation | Basis::AbortDefault
+        )
+}
+
+/// A timeout about `timeout` seconds after the worker's own `Booting worker` line, when most
+/// workers whose boot is in the log time out after the same interval and some of them booted at
+/// other times: loading the app takes longer than the timeout (the heartbeat starts only in the
+/// worker's run loop, after `load_wsgi`). Workers that served requests time out at scattered
+/// intervals after their boot; a boot timeout repeats one interval.
+fn boot_timeouts(incidents: &mut [Incident]) {
+    let interval = |inc: &Incident| {
+        let booted = inc.booted_at.filter(|_| inc.timed)?;
+        Some((inc.timeout.as_ref()?.time - booted).num_seconds())
+    };
+    // Per boot-to-timeout interval (whole seconds): how many, whether one of them served a
+    // request (a worker whose abort names a request had booted and was serving, so an interval
+    // it shares is a burst of requests, not a boot), and the span of their boot times. One
+    // lookup per incident: linear in incidents.
+    #[derive(Clone, Copy)]
+    struct Alike {
+        count: usize,
+        served: bool,
+        first_boot: DateTime<FixedOffset>,
+        last_boot: DateTime<FixedOffset>,
+    }
+    let mut by_interval: BTreeMap<i64, Alike> = BTreeMap::new();
+    let mut total = 0;
+    for inc in incidents.iter() {
+        let (Some(d), Some(b)) = (interval(inc), inc.booted_at) else {
+            continue;
+        };
+        total += 1;
+        let e = by_interval.entry(d).or_insert(Alike {
+            count: 0,
+            served: false,
+            first_boot: b,
+            last_boot: b,
+        });
+        e.count += 1;
+        e.served |= inc.abort.is_some();
+        e.first_boot = e.first_boot.min(b);
+        e.last_boot = e.last_boot.max(b);
+    }
+    for inc in incidents.iter_mut() {
+        let (Some(mine), Some(booted)) = (interval(inc), inc.booted_at) else {
+            continue;
+        };
+        if !unexplained(inc) {
+            continue;
+        }
+        let range = mine.saturating_sub(BOOT_INTERVAL_SLACK_SECS)
+            ..=mine.saturating_add(BOOT_INTERVAL_SLACK_SECS);
+        let Some(alike) = by_interval
+            .range(range)
+            .map(|(_, a)| *a)
+            .reduce(|x, y| Alike {
+                count: x.count + y.count,
+                served: x.served || y.served,
+                first_boot: x.first_boot.min(y.first_boot),
+                last_boot: x.last_boot.max(y.last_boot),
+            })
+        else {
+            continue;
+        };
+        let second = Duration::seconds(1);
+        let other_boot = alike.first_boot <= booted - second || alike.last_boot >= booted + second;
+        if !other_boot || alike.served || alike.count < 2 || alike.count * 3 < total * 2 {
+            continue;
+        }
+        inc.basis = Basis::Pattern;
+        inc.confidence = Confidence::Medium;
+        let a = Arc::make_mut(&mut inc.attribution);
+        a.cause = Cause::BootTimeout;
+        a.reason = format!(
+            "timed out {mine} s after its own `Booting worker` line, as {} of the {} workers whose \
+             boot is in the log did (booted at different times): it never finished loading the \
+             application within the timeout",
+            alike.count, total
+        );
+    }
+}
+
+/// Three or more workers timing out in one pass of the master, with nothing in the log saying
+/// where each was: the whole process or host stopped (the heartbeat file on slow storage, a
+/// stopped or throttled container, swapping), not a request.
+fn host_stalls(incidents: &mut [Incident]) {
+    let mut timed: Vec<usize> = (0..incidents.len())
+        .filter(|&i| incidents[i].timed && incidents[i].timeout.is_some())
+        .collect();
+    timed.sort_by_key(|&i| incidents[i].time);
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for i in timed {
+        match groups.last_mut() {
+            Some(g)
+                if incidents[i].time - incidents[g[0]].time
+                    <= Duration::seconds(SAME_PASS_SECS) =>
+            {
+                g.push(i)
+            }
+            _ => groups.push(vec![i]),
+        }
+    }
+    let stalls: Vec<&Vec<usize>> = groups
+        .iter()
+        .filter(|g| {
+            let mut pids: Vec<u32> = g.iter().map(|&i| incidents[i].pid).collect();
+            pids.sort_unstable();
+            pids.dedup();
+            // Workers whose abort traceback shows a request were serving when the abort came:
+            // a burst of slow requests times out in one pass too.
+            pids.len() >= HOST_STALL_WORKERS
+                && g.iter().any(|&i| unexplained(&incidents[i]))
+                && !g.iter().any(|&i| incidents[i].abort.is_some())
+        })
+        .collect();
+    let repeated = stalls.len() >= 2;
+    for g in &stalls {
+        let n = g.len();
+        for &i in g.iter() {
+            if !unexplained(&incidents[i]) {
+                continue;
+            }
+            let inc = &mut incidents[i];
+            inc.basis = Basis::Pattern;
+            inc.confidence = if repeated {
+                Confidence::Medium
+            } else {
+                Confidence::Low
+            };
+            let a = Arc::make_mut(&mut inc.attribution);
+            a.cause = Cause::HostStall;
+            a.reason = format!(
+                "{n} workers timed out in the same pass of the master{}: the whole process or \
+                 host stalled (heartbeat file, a stopped or throttled container, swapping) rather \
+                 than {n} requests at once",
+                if repeated { ", and again later" } else { "" }
+            );
+        }
     }
 }
 
@@ -414,5 +748,129 @@ pub fn annotate(events: &mut [Event], incidents: &[Incident]) {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::Line;
+    use crate::parse::gunicorn::GunicornLog;
+
+    fn incidents(text: &str) -> Vec<Incident> {
+        let mut log = GunicornLog::new("t.log");
+        let mut b = IncidentBuilder::default();
+        let mut sink = |e: Event| b.push(&e);
+        for (i, l) in text.lines().enumerate() {
+            let line = Line {
+                number: i as u64 + 1,
+                bytes: l.as_bytes(),
+                overlong: None,
+            };
+            log.push(line, &mut sink);
+        }
+        log.finish(&mut sink);
+        b.finish().0
+    }
+
+    #[test]
+    fn a_sigkill_at_the_start_of_an_excerpt_is_not_memory() {
+        let inc = incidents(concat!(
+            "[2023-04-28 20:15:00 +0000] [9] [WARNING] Worker with pid 118 was terminated due to signal 9\n",
+            "[2023-04-28 20:16:00 +0000] [9] [WARNING] Worker with pid 119 was terminated due to signal 9\n",
+        ));
+        assert_eq!(inc[0].cause(), Cause::Unknown);
+        assert_eq!(inc[0].basis, Basis::CutOff);
+        assert_eq!(
+            inc[1].cause(),
+            Cause::Memory,
+            "a minute in, no timeout before it"
+        );
+        // The same kill right after the master's start has no cut to hide a timeout.
+        let inc = incidents(concat!(
+            "[2023-04-28 20:15:00 +0000] [9] [INFO] Starting gunicorn 20.1.0\n",
+            "[2023-04-28 20:15:01 +0000] [9] [WARNING] Worker with pid 118 was terminated due to signal 9\n",
+        ));
+        assert_eq!(inc[0].cause(), Cause::Memory);
+    }
+
+    #[test]
+    fn a_kill_after_worker_exiting_is_not_an_escalation() {
+        let inc = incidents(concat!(
+            "[2022-03-10 13:28:54 +0000] [193] [CRITICAL] WORKER TIMEOUT (pid:379)\n",
+            "[2022-03-10 13:28:54 +0000] [379] [INFO] Worker exiting (pid: 379)\n",
+            "[2022-03-10 13:28:55 +0000] [193] [WARNING] Worker with pid 379 was terminated due to signal 9\n",
+        ));
+        assert_eq!(inc.len(), 1);
+        assert_eq!(inc[0].basis, Basis::NoTraceback);
+        assert!(inc[0].attribution.reason.contains("adds nothing"));
+    }
+
+    #[test]
+    fn an_escalation_names_the_database_only_when_one_was_seen() {
+        let text = concat!(
+            "[2024-03-25 21:53:27 -0400] [11801] [CRITICAL] WORKER TIMEOUT (pid:12903)\n",
+            "[2024-03-25 21:53:28 -0400] [11801] [ERROR] Worker (pid:12903) was sent SIGKILL! Perhaps out of memory?\n",
+        );
+        let inc = incidents(text);
+        assert_eq!(inc[0].basis, Basis::Escalation);
+        assert!(!inc[0].attribution.reason.contains("database"));
+    }
+
+    #[test]
+    fn sigabrt_after_a_timeout_means_no_handler() {
+        let inc = incidents(concat!(
+            "[2022-08-30 23:21:18 +0000] [44] [CRITICAL] WORKER TIMEOUT (pid:47)\n",
+            "[2022-08-30 23:21:18 +0000] [44] [WARNING] Worker with pid 47 was terminated due to signal 6\n",
+        ));
+        assert_eq!(inc[0].basis, Basis::AbortDefault);
+        assert_eq!(inc[0].cause(), Cause::Unknown);
+    }
+
+    #[test]
+    fn one_boot_interval_repeated_by_workers_booted_apart_is_a_boot_timeout() {
+        let inc = incidents(concat!(
+            "[2024-01-19 00:48:01 +0000] [2976] [INFO] Booting worker with pid: 2976\n",
+            "[2024-01-19 00:48:31 +0000] [2973] [CRITICAL] WORKER TIMEOUT (pid:2976)\n",
+            "[2024-01-19 00:48:32 +0000] [3004] [INFO] Booting worker with pid: 3004\n",
+            "[2024-01-19 00:49:02 +0000] [2973] [CRITICAL] WORKER TIMEOUT (pid:3004)\n",
+        ));
+        assert!(
+            inc.iter().all(|i| i.cause() == Cause::BootTimeout),
+            "{inc:?}"
+        );
+        // Booted in the same second: one interval is no pattern.
+        let inc = incidents(concat!(
+            "[2018-06-01 11:16:06 +0530] [9402] [INFO] Booting worker with pid: 9402\n",
+            "[2018-06-01 11:16:06 +0530] [9403] [INFO] Booting worker with pid: 9403\n",
+            "[2018-06-01 11:16:20 +0530] [9385] [CRITICAL] WORKER TIMEOUT (pid:9402)\n",
+            "[2018-06-01 11:16:20 +0530] [9385] [CRITICAL] WORKER TIMEOUT (pid:9403)\n",
+        ));
+        assert!(inc.iter().all(|i| i.cause() == Cause::Unknown));
+    }
+
+    #[test]
+    fn three_workers_in_one_pass_is_a_host_stall_unless_one_was_serving() {
+        let pass = concat!(
+            "[2022-12-17 14:33:46 +0000] [1] [CRITICAL] WORKER TIMEOUT (pid:20)\n",
+            "[2022-12-17 14:33:46 +0000] [1] [CRITICAL] WORKER TIMEOUT (pid:21)\n",
+            "[2022-12-17 14:33:46 +0000] [1] [CRITICAL] WORKER TIMEOUT (pid:22)\n",
+        );
+        let inc = incidents(pass);
+        assert!(inc.iter().all(|i| i.cause() == Cause::HostStall), "{inc:?}");
+        let serving = format!(
+            "{pass}[2022-12-17 14:33:46 +0000] [22] [ERROR] Error handling request /slow\nTraceback (most recent call last):\n  File \"/app/views.py\", line 3, in slow\nSystemExit: 1\n"
+        );
+        let inc = incidents(&serving);
+        assert!(inc.iter().all(|i| i.cause() != Cause::HostStall), "{inc:?}");
+    }
+
+    #[test]
+    fn a_record_logged_twice_is_one_timeout() {
+        let inc = incidents(concat!(
+            "2013-06-06 22:24:29 [26219] [CRITICAL] WORKER TIMEOUT (pid:8602)\n",
+            "2013-06-06 22:24:29 [26219] [CRITICAL] WORKER TIMEOUT (pid:8602)\n",
+        ));
+        assert_eq!(inc.len(), 1);
     }
 }

@@ -934,6 +934,9 @@ fn finding(cause: Cause, workers: &[&WorkerDiagnosis]) -> Finding {
         Cause::CpuBound => "burning CPU in Python",
         Cause::Memory => "short of memory",
         Cause::Deadlock => "in a deadlock",
+        Cause::BootTimeout => "still loading the application",
+        Cause::SlowClient => "waiting on a client",
+        Cause::HostStall => "stalled with the whole process",
         Cause::Unknown => "busy, cause unclear",
     };
     let least_left = workers

@@ -96,8 +96,22 @@ pub fn origin(file: &str) -> Origin<'_> {
 }
 
 const HTTP_PACKAGES: &[&str] = &[
-    "requests", "urllib3", "httpx", "httpcore", "h11", "aiohttp", "httplib2", "boto3", "botocore",
-    "stripe", "zeep", "suds",
+    "requests",
+    "urllib3",
+    "httpx",
+    "httpcore",
+    "h11",
+    "aiohttp",
+    "httplib2",
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "stripe",
+    "zeep",
+    "suds",
+    "redis",
+    "openai",
+    "anthropic",
 ];
 const HTTP_STDLIB: &[&str] = &[
     "socket.py",
@@ -105,7 +119,150 @@ const HTTP_STDLIB: &[&str] = &[
     "http/client.py",
     "urllib/request.py",
     "selectors.py",
+    "smtplib.py",
 ];
+
+/// What kind of outbound call a stack is waiting on, named for what it is, each with the setting
+/// that bounds it. Shared by the abort-traceback reader and the live sampler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboundKind {
+    /// requests, urllib3, httpx/httpcore, aiohttp, http.client, urllib.request.
+    Http,
+    /// smtplib (Django's SMTP email backend).
+    Smtp,
+    /// redis-py.
+    Redis,
+    /// `socket.getaddrinfo`: name resolution, which no socket timeout bounds.
+    Dns,
+    /// `ssl` handshake.
+    Tls,
+    /// boto3/botocore/s3transfer.
+    CloudSdk,
+    /// openai, anthropic.
+    LlmSdk,
+}
+
+impl OutboundKind {
+    /// What the call is, for titles: "outbound SMTP call".
+    pub fn what(self) -> &'static str {
+        match self {
+            OutboundKind::Http => "HTTP",
+            OutboundKind::Smtp => "SMTP (email)",
+            OutboundKind::Redis => "Redis",
+            OutboundKind::Dns => "DNS resolution",
+            OutboundKind::Tls => "TLS handshake",
+            OutboundKind::CloudSdk => "cloud SDK (boto3/botocore)",
+            OutboundKind::LlmSdk => "LLM API",
+        }
+    }
+
+    /// The remedy for this kind of call.
+    pub fn advice(self) -> &'static str {
+        match self {
+            OutboundKind::Http => {
+                "Give every outbound call a timeout: requests.get(url, timeout=(3.05, 10)), \
+                 httpx.Client(timeout=...), urllib3 Timeout(connect=, read=), \
+                 aiohttp.ClientTimeout(total=...). A slow upstream then fails fast with an error \
+                 you can handle; move long calls to a background task (Celery/RQ)."
+            }
+            OutboundKind::Smtp => {
+                "Sending email inside the request waited on the SMTP server: set EMAIL_TIMEOUT \
+                 (Django; smtplib.SMTP(timeout=...) otherwise) well below Gunicorn's timeout, and \
+                 send mail from a background task (Celery/RQ) instead of the request."
+            }
+            OutboundKind::Redis => {
+                "A Redis call had no timeout: set socket_timeout and socket_connect_timeout on \
+                 the client (redis.Redis(..., socket_timeout=2, socket_connect_timeout=2); \
+                 OPTIONS in django-redis CACHES), and check the server for slow commands \
+                 (SLOWLOG GET) or a blocking BLPOP/XREAD in a web request."
+            }
+            OutboundKind::Dns => {
+                "The worker was resolving a host name (getaddrinfo), which no socket timeout \
+                 bounds and which runs in C: fix the resolver (/etc/resolv.conf `options \
+                 timeout:1 attempts:2`, a local caching resolver), resolve once at startup, or \
+                 call the service by a name that resolves fast."
+            }
+            OutboundKind::Tls => {
+                "The worker was in a TLS handshake with a silent peer: a connect timeout bounds \
+                 it (requests timeout=(connect, read), ssl socket settimeout before \
+                 do_handshake); check the peer's reachability and certificate chain."
+            }
+            OutboundKind::CloudSdk => {
+                "A boto3/botocore call waited on AWS: set botocore.config.Config(connect_timeout=\
+                 3, read_timeout=10, retries={'max_attempts': 2}) on the client (the defaults are \
+                 60 s with retries), and move large transfers to a background task."
+            }
+            OutboundKind::LlmSdk => {
+                "An LLM API call outlasted the worker: set the SDK's timeout (OpenAI(timeout=20, \
+                 max_retries=1), Anthropic(timeout=20, max_retries=1); the defaults are minutes \
+                 with retries), stream or run generation in a background task and poll, and \
+                 never wait on a model inside a sync worker's request."
+            }
+        }
+    }
+}
+
+/// The outbound call a stack (outermost first) is waiting on, if its innermost library frames
+/// are a network client's. The most specific library wins: SMTP, Redis, an LLM or cloud SDK
+/// over the HTTP library under it; DNS and TLS when the innermost frame is the resolver or the
+/// handshake.
+pub fn outbound_kind<F: StackFrame>(frames: &[F]) -> Option<OutboundKind> {
+    let innermost = frames
+        .iter()
+        .rev()
+        .find(|f| origin(f.file()) != Origin::App)?;
+    let net = |f: &F| match origin(f.file()) {
+        Origin::Package(p) => HTTP_PACKAGES.contains(&p),
+        Origin::Stdlib(m) => HTTP_STDLIB.contains(&m),
+        Origin::App => false,
+    };
+    if !net(innermost) || frames.iter().any(|f| is_db_driver(f)) {
+        return None;
+    }
+    let func = method(innermost.function());
+    if origin(innermost.file()) == Origin::Stdlib("socket.py") && func == "getaddrinfo" {
+        return Some(OutboundKind::Dns);
+    }
+    if origin(innermost.file()) == Origin::Stdlib("ssl.py") && func == "do_handshake" {
+        return Some(OutboundKind::Tls);
+    }
+    let has = |pred: &dyn Fn(Origin<'_>) -> bool| frames.iter().any(|f| pred(origin(f.file())));
+    if has(&|o| o == Origin::Stdlib("smtplib.py")) {
+        return Some(OutboundKind::Smtp);
+    }
+    if has(&|o| o == Origin::Package("redis")) {
+        return Some(OutboundKind::Redis);
+    }
+    if has(&|o| matches!(o, Origin::Package("openai" | "anthropic"))) {
+        return Some(OutboundKind::LlmSdk);
+    }
+    if has(&|o| matches!(o, Origin::Package("boto3" | "botocore" | "s3transfer"))) {
+        return Some(OutboundKind::CloudSdk);
+    }
+    Some(OutboundKind::Http)
+}
+
+/// True when the stack went through Gunicorn's abort handler (or ends in the `sys.exit` it
+/// calls): only then is it where the worker was when the master's SIGABRT landed.
+pub fn through_abort_handler<F: StackFrame>(frames: &[F]) -> bool {
+    frames
+        .iter()
+        .rev()
+        .take(3)
+        .any(|f| is_gunicorn(f) && method(f.function()) == "handle_abort")
+}
+
+/// True when a stack has a database driver or Django's ORM in it.
+pub fn mentions_database<F: StackFrame>(frames: &[F]) -> bool {
+    frames.iter().any(|f| is_db_driver(f) || is_django_db(f))
+}
+
+/// Gunicorn's own HTTP code: reading the request (`http/parser.py`, `unreader.py`,
+/// `message.py`) or writing the response (`http/wsgi.py`).
+fn is_gunicorn_http(f: &(impl StackFrame + ?Sized)) -> bool {
+    is_gunicorn(f) && f.file().contains("/gunicorn/http/")
+}
 const DB_PACKAGES: &[&str] = &[
     "psycopg2",
     "psycopg",
@@ -155,6 +312,8 @@ pub struct StackVerdict {
     pub view: Option<Frame>,
     /// True when the stack is Gunicorn waiting for a connection (an idle worker).
     pub idle: bool,
+    /// For an outbound call, what kind (HTTP, SMTP, Redis, DNS, ...).
+    pub outbound: Option<OutboundKind>,
 }
 
 /// The method name of a function: py-spy names functions by their qualified name
@@ -208,7 +367,27 @@ pub fn classify<F: StackFrame>(frames: &[F]) -> StackVerdict {
         call_site: call_site.clone(),
         view: view.clone(),
         idle: false,
+        outbound: None,
     };
+
+    // Gunicorn's own HTTP code with no application frame: the worker was waiting on the
+    // client, reading a request that never came or writing to a client that reads slowly.
+    let innermost_not_stdlib = stack
+        .iter()
+        .rev()
+        .find(|f| !matches!(origin(f.file()), Origin::Stdlib(_)));
+    if call_site.is_none() && innermost_not_stdlib.is_some_and(|f| is_gunicorn_http(f)) {
+        let writing = innermost_not_stdlib.is_some_and(|f| f.file().ends_with("/http/wsgi.py"));
+        let what = if writing {
+            "writing the response to a client that reads slowly"
+        } else {
+            "waiting for a client to send its request (a connection opened and left silent)"
+        };
+        return verdict(
+            Cause::SlowClient,
+            format!("{what}, in Gunicorn's own HTTP code"),
+        );
+    }
 
     if stack.is_empty() || stack.iter().all(|f| is_gunicorn(f)) {
         let idle = stack.last().is_some_and(|f| {
@@ -224,14 +403,11 @@ pub fn classify<F: StackFrame>(frames: &[F]) -> StackVerdict {
             call_site,
             view,
             idle,
+            outbound: None,
         };
     }
 
-    let innermost_lib = stack.iter().rev().find(|f| origin(f.file()) != Origin::App);
-    if stack.iter().any(|f| is_http(f))
-        && innermost_lib
-            .is_some_and(|f| is_http(f) || origin(f.file()) == Origin::Stdlib("socket.py"))
-    {
+    if let Some(kind) = outbound_kind(stack) {
         let via = stack
             .iter()
             .find(|f| is_http(*f))
@@ -241,12 +417,19 @@ pub fn classify<F: StackFrame>(frames: &[F]) -> StackVerdict {
                 Origin::App => String::new(),
             })
             .unwrap_or_default();
-        return verdict(
-            Cause::MissingApiTimeout,
-            format!(
-                "waiting on a network read in {via}{at}: an outbound call with no (or a long) timeout"
-            ),
-        );
+        let what = match kind {
+            OutboundKind::Http => "a network read".to_string(),
+            other => format!("a {} call", other.what()),
+        };
+        return StackVerdict {
+            outbound: Some(kind),
+            ..verdict(
+                Cause::MissingApiTimeout,
+                format!(
+                    "waiting on {what} in {via}{at}: an outbound call with no (or a long) timeout"
+                ),
+            )
+        };
     }
 
     if stack.iter().any(|f| is_db_driver(f) || is_django_db(f)) {
@@ -377,5 +560,102 @@ mod tests {
         assert!(!v.idle);
         assert_eq!(v.call_site, None, "the launcher is not the application");
         assert_eq!(v.cause, Cause::CpuBound);
+    }
+
+    fn abort() -> Frame {
+        frame(&format!("{SP}/gunicorn/workers/base.py"), "handle_abort")
+    }
+
+    #[test]
+    fn outbound_calls_are_named_for_what_they_are() {
+        let view = frame("/srv/app/views.py", "signup");
+        let cases = [
+            (
+                vec![
+                    view.clone(),
+                    frame("/usr/lib/python3.11/smtplib.py", "sendmail"),
+                    frame("/usr/lib/python3.11/socket.py", "readinto"),
+                ],
+                OutboundKind::Smtp,
+            ),
+            (
+                vec![
+                    view.clone(),
+                    frame(&format!("{SP}/redis/connection.py"), "read_response"),
+                    frame("/usr/lib/python3.11/socket.py", "recv_into"),
+                ],
+                OutboundKind::Redis,
+            ),
+            (
+                vec![
+                    view.clone(),
+                    frame(&format!("{SP}/openai/_base_client.py"), "request"),
+                    frame(&format!("{SP}/httpx/_client.py"), "send"),
+                    frame(
+                        &format!("{SP}/httpcore/_sync/connection.py"),
+                        "handle_request",
+                    ),
+                ],
+                OutboundKind::LlmSdk,
+            ),
+            (
+                vec![
+                    view.clone(),
+                    frame(&format!("{SP}/botocore/endpoint.py"), "_send"),
+                    frame(&format!("{SP}/urllib3/connectionpool.py"), "urlopen"),
+                ],
+                OutboundKind::CloudSdk,
+            ),
+            (
+                vec![
+                    view.clone(),
+                    frame(&format!("{SP}/requests/api.py"), "get"),
+                    frame("/usr/lib/python3.11/socket.py", "getaddrinfo"),
+                ],
+                OutboundKind::Dns,
+            ),
+            (
+                vec![
+                    view.clone(),
+                    frame(&format!("{SP}/requests/api.py"), "get"),
+                    frame("/usr/lib/python3.11/ssl.py", "do_handshake"),
+                ],
+                OutboundKind::Tls,
+            ),
+            (
+                vec![
+                    view.clone(),
+                    frame(&format!("{SP}/requests/api.py"), "get"),
+                    frame("/usr/lib/python3.11/socket.py", "readinto"),
+                ],
+                OutboundKind::Http,
+            ),
+        ];
+        for (mut stack, kind) in cases {
+            assert_eq!(outbound_kind(&stack), Some(kind), "{stack:?}");
+            stack.push(abort());
+            let v = classify(&stack);
+            assert_eq!(v.cause, Cause::MissingApiTimeout);
+            assert_eq!(v.outbound, Some(kind));
+        }
+        let cpu = vec![view, frame("/usr/lib/python3.11/json/decoder.py", "decode")];
+        assert_eq!(outbound_kind(&cpu), None);
+    }
+
+    #[test]
+    fn reading_the_request_in_gunicorn_is_a_slow_client_not_an_outbound_call() {
+        // The 22+ `Error handling request (no URI read)` stack.
+        let s = vec![
+            frame(&format!("{SP}/gunicorn/workers/sync.py"), "handle"),
+            frame(&format!("{SP}/gunicorn/http/parser.py"), "__next__"),
+            frame(&format!("{SP}/gunicorn/http/unreader.py"), "chunk"),
+            frame("/usr/lib/python3.12/socket.py", "recv"),
+            abort(),
+        ];
+        let v = classify(&s);
+        assert_eq!(v.cause, Cause::SlowClient);
+        assert!(through_abort_handler(&s));
+        assert!(!through_abort_handler(&s[..3]));
+        assert!(!mentions_database(&s));
     }
 }

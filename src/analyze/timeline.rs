@@ -49,6 +49,8 @@ pub struct TimelineResult {
     pub folded_count: u64,
     /// The offset most worker records carry, if any.
     pub app_offset: Option<FixedOffset>,
+    /// A database appears in the run's tracebacks or inputs (advice may name its driver).
+    pub database_seen: bool,
 }
 
 impl Timeline {
@@ -72,7 +74,11 @@ impl Timeline {
         {
             if let Some(tb) = traceback::parse(text) {
                 *exception = tb.exception.map(str::to_string);
-                if !tb.frames.is_empty() {
+                self.incidents.database_seen |= stack::mentions_database(&tb.frames);
+                // Only a stack that reaches the abort handler shows where the worker was when
+                // the master's SIGABRT landed; one cut short by the paste (or a plain
+                // exception's) is not the stuck stack.
+                if stack::through_abort_handler(&tb.frames) {
                     let verdict = stack::classify(&tb.frames);
                     *attribution = Arc::new(Attribution {
                         cause: verdict.cause,
@@ -81,6 +87,7 @@ impl Timeline {
                         stuck_frame: verdict.stuck_frame,
                         call_site: verdict.call_site,
                         view: verdict.view,
+                        outbound: verdict.outbound,
                     });
                 }
             }
@@ -121,14 +128,22 @@ impl Timeline {
     }
 
     /// Builds the incidents and puts the listed events of several inputs in time order.
+    /// Says that a database log is among the inputs.
+    pub fn database_input(&mut self) {
+        self.incidents.database_seen = true;
+    }
+
     pub fn finish(self) -> TimelineResult {
         let mut events = self.listed;
-        // One file is already in order (moving large events costs more than checking).
-        if !events.is_sorted_by_key(|e| e.time) {
+        // One file is already in order (moving large events costs more than checking). Events
+        // without a time keep their place: they are ordered by position.
+        if events.iter().all(|e| e.time.is_some()) && !events.is_sorted_by_key(|e| e.time) {
             events.sort_by_key(|e| e.time);
         }
+        let database_seen = self.incidents.database_seen;
         let (incidents, folded, folded_count) = self.incidents.finish();
         TimelineResult {
+            database_seen,
             events,
             counts: self.counts,
             omitted: self.omitted,

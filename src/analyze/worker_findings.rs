@@ -30,8 +30,11 @@ struct Group {
     count: u64,
     pids: BTreeSet<u32>,
     any_timeout: bool,
-    first_seen: DateTime<FixedOffset>,
-    last_seen: DateTime<FixedOffset>,
+    /// Over incidents with a readable time only.
+    first_seen: Option<DateTime<FixedOffset>>,
+    last_seen: Option<DateTime<FixedOffset>>,
+    /// Incidents with an abort record (a traceback, maybe cut).
+    aborted: u64,
     confidence: Confidence,
     /// The earliest incidents, in time order.
     samples: Vec<Incident>,
@@ -47,8 +50,9 @@ impl Groups {
                 count: 0,
                 pids: BTreeSet::new(),
                 any_timeout: false,
-                first_seen: inc.time,
-                last_seen: inc.time,
+                first_seen: None,
+                last_seen: None,
+                aborted: 0,
                 confidence: inc.confidence,
                 samples: Vec::new(),
             });
@@ -57,8 +61,11 @@ impl Groups {
             g.pids.insert(inc.pid);
         }
         g.any_timeout |= inc.timeout.is_some();
-        g.first_seen = g.first_seen.min(inc.time);
-        g.last_seen = g.last_seen.max(inc.time);
+        if inc.timed {
+            g.first_seen = Some(g.first_seen.map_or(inc.time, |t| t.min(inc.time)));
+            g.last_seen = g.last_seen.max(Some(inc.time));
+        }
+        g.aborted += u64::from(inc.abort.is_some());
         g.confidence = g.confidence.min(inc.confidence);
         let at = g.samples.partition_point(|s| s.time <= inc.time);
         if at < EVIDENCE_PER_FINDING {
@@ -73,6 +80,15 @@ impl Groups {
             .iter()
             .filter(|((_, b, _), _)| *b == basis)
             .map(|(_, g)| g.count)
+            .sum()
+    }
+
+    /// How many incidents were decided on `basis` and have no abort record.
+    pub fn count_unaborted(&self, basis: Basis) -> u64 {
+        self.map
+            .iter()
+            .filter(|((_, b, _), _)| *b == basis)
+            .map(|(_, g)| g.count - g.aborted)
             .sum()
     }
 
@@ -103,6 +119,7 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, g: &Group) -> Fi
     let what = match (basis, g.any_timeout) {
         (Basis::UnprovokedKill, _) => plural(count, "worker killed", "workers killed"),
         (Basis::Crash, _) => plural(count, "worker crash", "worker crashes"),
+        (Basis::CutOff, _) => plural(count, "worker killed", "workers killed"),
         (_, _) => plural(count, "worker timeout", "worker timeouts"),
     };
     let on = request
@@ -122,7 +139,8 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, g: &Group) -> Fi
             format!("{what}{on}: in the database, {db}")
         }
         (Cause::MissingApiTimeout, _) => {
-            format!("{what}{on}: outbound HTTP call with no timeout{site}")
+            let kind = first.attribution.outbound.map_or("HTTP", |k| k.what());
+            format!("{what}{on}: outbound {kind} call with no timeout{site}")
         }
         (Cause::NPlusOne, _) => format!("{what}{on}: N+1 queries, lazy ORM loads in a loop{site}"),
         (Cause::SlowQuery, _) => format!("{what}{on}: waiting on a database query{site}"),
@@ -135,10 +153,30 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, g: &Group) -> Fi
         (Cause::Unknown, Basis::Escalation) => {
             format!("{what}{on} escalated to SIGKILL: stuck in native code (not an OOM kill)")
         }
+        (Cause::Unknown, Basis::NoTraceback) if first.abort.is_some() => {
+            format!(
+                "{what}{on}: its traceback is cut before the abort frames, cause not in this log"
+            )
+        }
         (Cause::Unknown, Basis::NoTraceback) => {
             format!("{what}{on} with no traceback: cause not in this log")
         }
         (Cause::Unknown, Basis::Crash) => format!("{what}: killed by a signal in native code"),
+        (Cause::Unknown, Basis::CutOff) => {
+            format!("{what} by SIGKILL at the start of the input: the timeout may be above the cut")
+        }
+        (Cause::Unknown, Basis::AbortDefault) => format!(
+            "{what}{on} died of SIGABRT's default action: Gunicorn's abort handler never ran"
+        ),
+        (Cause::BootTimeout, _) => {
+            format!("{what} while booting: loading the app takes longer than the timeout")
+        }
+        (Cause::SlowClient, _) => {
+            format!("{what}{on}: waiting on a client, not on the application{site}")
+        }
+        (Cause::HostStall, _) => {
+            format!("{what} in lock-step: the whole process or host stalled, not a request")
+        }
         (Cause::Unknown, _) => format!("{what}{on}: cause unknown{site}"),
     };
     let severity = if cause == Cause::Memory || count >= CRITICAL_COUNT {
@@ -165,6 +203,9 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, g: &Group) -> Fi
                 });
             }
         }
+        if let Some(m) = &inc.exit {
+            evidence.push(m.evidence(|| format!("worker {} exiting", inc.pid)));
+        }
         if let Some((m, signal)) = &inc.kill {
             evidence.push(m.evidence(|| format!("worker {} killed by {signal}", inc.pid)));
         }
@@ -179,11 +220,14 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, g: &Group) -> Fi
         count,
         request,
         pids,
-        first_seen: Some(g.first_seen),
-        last_seen: Some(g.last_seen),
+        first_seen: g.first_seen,
+        last_seen: g.last_seen,
         reason: first.attribution.reason.clone(),
         evidence,
-        advice: cause.advice().to_string(),
+        advice: match (cause, first.attribution.outbound) {
+            (Cause::MissingApiTimeout, Some(kind)) => kind.advice().to_string(),
+            _ => cause.advice().to_string(),
+        },
     }
 }
 

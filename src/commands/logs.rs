@@ -21,6 +21,9 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     let window = Window::from_args(&args.window)?;
     let mut report = Report::new(CommandName::Logs);
     let mut timeline = Timeline::new(window);
+    if !args.pg_log.is_empty() {
+        timeline.database_input();
+    }
     let mut versions: Vec<String> = Vec::new();
 
     // Rotated logs given in any order are read oldest first, so incidents that straddle two
@@ -61,6 +64,7 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         folded,
         folded_count,
         app_offset,
+        database_seen,
     } = timeline.finish();
 
     let app_plan = input::plan(&args.app_log)?;
@@ -148,7 +152,9 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     report
         .findings
         .extend(worker_findings::boot_failure_finding(&events));
-    report.warnings.extend(warnings(&groups, &versions, args));
+    report
+        .warnings
+        .extend(warnings(&groups, &versions, args, database_seen));
     if folded_count > 0 {
         report.warnings.push(Warning {
             code: "incidents_capped",
@@ -225,10 +231,15 @@ fn summary(
     }
 }
 
-fn warnings(groups: &Groups, versions: &[String], args: &LogsArgs) -> Vec<Warning> {
+fn warnings(
+    groups: &Groups,
+    versions: &[String],
+    args: &LogsArgs,
+    database_seen: bool,
+) -> Vec<Warning> {
     use incident::Basis;
     let mut out = Vec::new();
-    let no_traceback = groups.count(Basis::NoTraceback);
+    let no_traceback = groups.count_unaborted(Basis::NoTraceback);
     if no_traceback > 0 {
         let version = versions
             .last()
@@ -247,7 +258,11 @@ fn warnings(groups: &Groups, versions: &[String], args: &LogsArgs) -> Vec<Warnin
     }
     let escalations = groups.count(Basis::Escalation);
     if escalations > 0 {
-        let advice = if args.pg_log.is_empty() {
+        let advice = if !database_seen {
+            "Nothing in the log points at a database: sample the next one with `wtdiag live` \
+             (py-spy shows the native frame), or log the request with --app-log to see what \
+             the worker was calling."
+        } else if args.pg_log.is_empty() {
             "Give the PostgreSQL log of the same period (--pg-log) to tell a lock wait from a \
              slow statement, or sample the next one with `wtdiag live`."
         } else {
@@ -256,11 +271,16 @@ fn warnings(groups: &Groups, versions: &[String], args: &LogsArgs) -> Vec<Warnin
              server does not log it (set log_lock_waits = on, log_min_duration_statement, and \
              client_connection_check_interval = '1s'). Sample the next one with `wtdiag live`."
         };
+        let likely = if database_seen {
+            "most often the database driver"
+        } else {
+            "a C extension, DNS or TLS in C, or a library call that never returned to Python"
+        };
         out.push(Warning {
             code: "native_stall_unrefined",
             message: format!(
                 "{escalations} worker(s) ignored SIGABRT and were SIGKILLed: they were inside \
-                 native code, most often the database driver"
+                 native code ({likely})"
             ),
             advice: advice.into(),
         });

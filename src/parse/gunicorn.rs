@@ -13,23 +13,33 @@ use crate::parse::number::{leading_u32, parse_u32};
 use crate::parse::skips::{self, Skips};
 use crate::parse::timestamp;
 use crate::parse::traceback::{self, TracebackBuilder};
-use crate::report::{Attribution, Event, EventDetail, Source};
+use crate::report::{Attribution, Cause, Event, EventDetail, Source};
 
 /// A record header found in a line.
 struct Header<'a> {
-    timestamp: &'a [u8],
-    pid: u32,
+    /// The time text (`2026-11-26 22:49:00 +0000`); `None` when the record has none.
+    timestamp: Option<&'a [u8]>,
+    /// The process that logged the record, when the line says.
+    pid: Option<u32>,
     level: &'a [u8],
     message: &'a [u8],
+    /// Where the record starts in the line: what is before it is a container, journald or
+    /// syslog prefix that its continuation lines carry too.
+    start: usize,
 }
 
 /// How far into a line a prefix (docker, journald, syslog) may push the `[` of the header.
 const MAX_PREFIX: usize = 160;
+/// How far into a line a message is looked for when the line has no standard header.
+const MAX_LOOSE_PREFIX: usize = 240;
 /// Continuation lines read into one traceback at most; the rest are counted, not kept.
 const MAX_TRACEBACK_LINES: u32 = 20_000;
 /// Bytes of a line kept as evidence text.
 pub const MAX_EVIDENCE: usize = 400;
 
+/// The standard record `[%Y-%m-%d %H:%M:%S %z] [PID] [LEVEL] message` (Gunicorn's default
+/// `access_log_format`-independent error-log format, glogging.py `CONFIG_DEFAULTS`), after any
+/// prefix.
 fn header(line: &[u8]) -> Option<Header<'_>> {
     let start = if line.first() == Some(&b'[') {
         0
@@ -59,10 +69,102 @@ fn header(line: &[u8]) -> Option<Header<'_>> {
         .strip_prefix(b" ")
         .unwrap_or(&rest[close + 1..]);
     Some(Header {
+        timestamp: Some(timestamp),
+        pid: Some(pid),
+        level,
+        message,
+        start,
+    })
+}
+
+/// The start of every message a record can be read for, as Gunicorn words it (WORDINGS.md).
+const MESSAGE_STARTS: &[&[u8]] = &[
+    b"WORKER TIMEOUT (pid:",
+    b"Worker (pid:",
+    b"Worker with pid ",
+    b"Booting worker with pid: ",
+    b"Worker exiting (pid: ",
+    b"Error handling request",
+    b"Starting gunicorn ",
+    b"Exception in worker process",
+    b"Dirty worker (pid:",
+];
+
+static ORKER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new("orker"));
+static WORKER_TIMEOUT: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new("WORKER TIMEOUT"));
+static ERROR_HANDLING: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new("Error handling request"));
+static STARTING: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new("Starting gunicorn "));
+
+const LEVELS: &[&[u8]] = &[b"CRITICAL", b"ERROR", b"WARNING", b"INFO", b"DEBUG"];
+
+/// Any other shape a Gunicorn record is pasted or shipped in: no timestamp
+/// (`[1] [CRITICAL] WORKER TIMEOUT (pid:13)`), the pre-19 `2013-06-06 22:24:29 [26219] [LEVEL]`,
+/// `logconfig`/`dictConfig` formats that print the logger name and the level elsewhere
+/// (`[ERROR] gunicorn.error: …`, `CRITICAL [gunicorn.error] …`, `[ERROR] 2024-05-10
+/// 10:15:49,532 gunicorn.error: …`), the bare message, and lines whose header a shipper mangled
+/// (`Error: 1-19 00:48:32 +0000] [2973] [ERROR] Worker …`). The message is found by its own
+/// wording; only text that ends a header (`]`, `:` or a level name) may come before it.
+fn loose_header(line: &[u8]) -> Option<Header<'_>> {
+    let window = &line[..line.len().min(MAX_LOOSE_PREFIX + 40)];
+    if ORKER.find(window).is_none()
+        && WORKER_TIMEOUT.find(window).is_none()
+        && ERROR_HANDLING.find(window).is_none()
+        && STARTING.find(window).is_none()
+    {
+        return None;
+    }
+    let mut at = MESSAGE_STARTS
+        .iter()
+        .filter_map(|m| memmem::find(window, m))
+        .filter(|&at| at <= MAX_LOOSE_PREFIX)
+        .min()?;
+    if line[..at].ends_with(b"DIRTY ") {
+        at -= b"DIRTY ".len();
+    }
+    let before = line[..at].trim_ascii_end();
+    let ends_header = before.is_empty()
+        || before.ends_with(b"]")
+        || before.ends_with(b":")
+        || LEVELS.iter().any(|l| before.ends_with(l));
+    if !ends_header {
+        return None;
+    }
+    // The record's pid: the nearest `[digits]` before the message.
+    let mut pid = None;
+    let mut end = before.len();
+    while let Some(close) = before[..end].iter().rposition(|&b| b == b']') {
+        let Some(open) = before[..close].iter().rposition(|&b| b == b'[') else {
+            break;
+        };
+        if let Some(p) = parse_u32(&before[open + 1..close]) {
+            pid = Some(p);
+            break;
+        }
+        end = open;
+    }
+    let level = LEVELS
+        .iter()
+        .find(|l| memmem::find(before, l).is_some())
+        .copied()
+        .unwrap_or(b"");
+    // The first timestamp at the start of a word before the message.
+    let timestamp = (0..before.len().saturating_sub(18)).find_map(|i| {
+        let word_start = i == 0 || !before[i - 1].is_ascii_alphanumeric();
+        if !word_start || !before[i].is_ascii_digit() {
+            return None;
+        }
+        let (_, used) = timestamp::parse_prefix(&before[i..])?;
+        Some(&before[i..i + used])
+    });
+    Some(Header {
         timestamp,
         pid,
         level,
-        message,
+        message: &line[at..],
+        start: 0,
     })
 }
 
@@ -126,9 +228,11 @@ pub struct GunicornLog {
     pending: Option<PendingTraceback>,
     /// (pid, code, line) of the last `exited with code` record, to count 21–23's double line once.
     last_exit: Option<(u32, i32, u64)>,
-    /// Set once a record was seen behind a prefix (docker, journald): continuation lines then
-    /// carry the same prefix, which is stripped before reading them.
-    prefixed: bool,
+    /// What came before the last record in its line (a docker compose `web-1  | `, k9s `│ `,
+    /// journald, syslog or `docker logs -t` prefix): its continuation lines carry the same
+    /// prefix, which is stripped before reading them; lines with another prefix are another
+    /// container's.
+    prefix: Option<Box<[u8]>>,
 }
 
 /// What one log gave besides its events.
@@ -150,7 +254,7 @@ impl GunicornLog {
             records: 0,
             pending: None,
             last_exit: None,
-            prefixed: false,
+            prefix: None,
         }
     }
 
@@ -160,24 +264,24 @@ impl GunicornLog {
             self.skips.record(skips::OVERLONG, line.number);
             return;
         }
-        let Some(h) = header(line.bytes) else {
+        let Some(h) = header(line.bytes).or_else(|| loose_header(line.bytes)) else {
             self.continuation(line);
             return;
         };
         self.records += 1;
-        self.prefixed |= line.bytes.first() != Some(&b'[');
         self.finish_traceback(sink);
+        self.prefix = (h.start > 0).then(|| line.bytes[..h.start].into());
         let Some(detail) = self.classify(&h, line.number) else {
             return;
         };
-        let (ts, lossy) = decode(h.timestamp);
-        let Some(time) = timestamp::parse(&ts) else {
-            self.skips.record(skips::BAD_TIMESTAMP, line.number);
-            return;
-        };
-        if lossy {
-            self.lossy_lines += 1;
-        }
+        // A record without a readable time is still an event: it is ordered by its position.
+        let time = h.timestamp.and_then(|ts| {
+            let (ts, lossy) = decode(ts);
+            if lossy {
+                self.lossy_lines += 1;
+            }
+            timestamp::parse(&ts)
+        });
         let (pid, detail) = detail;
         let wants_traceback = matches!(
             detail,
@@ -185,8 +289,8 @@ impl GunicornLog {
         );
         let event = Event {
             detail,
-            pid: Some(pid.unwrap_or(h.pid)),
-            time: Some(time),
+            pid: pid.or(h.pid),
+            time,
             source: Source {
                 path: self.path.clone(),
                 line: line.number,
@@ -295,10 +399,21 @@ impl GunicornLog {
                 None,
                 EventDetail::RequestAbort {
                     exception: None,
-                    attribution: Arc::new(Attribution {
-                        request: (!request.is_empty() && request != "(no URI read)")
-                            .then_some(request),
-                        ..Attribution::default()
+                    attribution: Arc::new(if request == "(no URI read)" {
+                        // 22+: the worker was aborted before the client sent a request line
+                        // (workers/base.py `handle_error`, `hasattr(req, "uri")` false).
+                        Attribution {
+                            cause: Cause::SlowClient,
+                            reason: "waiting for a client to send its request (no URI read): \
+                                     a connection opened and left silent"
+                                .into(),
+                            ..Attribution::default()
+                        }
+                    } else {
+                        Attribution {
+                            request: (!request.is_empty()).then_some(request),
+                            ..Attribution::default()
+                        }
                     }),
                     traceback: String::new(),
                 },
@@ -325,10 +440,25 @@ impl GunicornLog {
                 .record("traceback longer than 20000 lines", line.number);
             return;
         }
-        let text = if self.prefixed {
-            strip_line_prefix(line.bytes)
-        } else {
-            line.bytes
+        let text = match self.prefix.as_deref() {
+            None => line.bytes,
+            Some(prefix) => match line.bytes.strip_prefix(prefix) {
+                Some(rest) => rest,
+                None => {
+                    let stripped = if prefix.ends_with(b"]: ") {
+                        // journald/syslog `… ident[pid]: `: the time and pid change by line.
+                        let window = &line.bytes[..line.bytes.len().min(MAX_PREFIX)];
+                        memmem::find(window, b"]: ").map_or(line.bytes, |at| &line.bytes[at + 3..])
+                    } else {
+                        strip_line_prefix(line.bytes)
+                    };
+                    if stripped.len() == line.bytes.len() {
+                        // Another container's line, or no prefix where the record had one.
+                        return;
+                    }
+                    stripped
+                }
+            },
         };
         p.builder.push_bytes(text);
     }
@@ -416,7 +546,7 @@ mod tests {
     #[test]
     fn header_after_docker_prefix() {
         let h = header(b"2026-11-26T22:32:47.123456789Z [2026-11-26 22:32:47 +0000] [7] [CRITICAL] WORKER TIMEOUT (pid:9)").unwrap();
-        assert_eq!(h.pid, 7);
+        assert_eq!(h.pid, Some(7));
         assert_eq!(h.level, b"CRITICAL");
         assert_eq!(h.message, b"WORKER TIMEOUT (pid:9)");
     }
@@ -458,5 +588,130 @@ mod tests {
             EventDetail::WorkerKilled { signal, .. } => assert_eq!(signal, "SIGKILL"),
             other => panic!("{other:?}"),
         }
+    }
+
+    fn kinds(log: &Parsed) -> Vec<(&'static str, Option<u32>, bool)> {
+        log.events
+            .iter()
+            .map(|e| (e.detail.kind(), e.pid, e.time.is_some()))
+            .collect()
+    }
+
+    #[test]
+    fn records_without_timestamp_are_events_without_time() {
+        // babybuddy/babybuddy#227
+        let log = parse(
+            "[1] [CRITICAL] WORKER TIMEOUT (pid:13)\n[13] [INFO] Worker exiting (pid: 13)\n[14] [INFO] Booting worker with pid: 14",
+        );
+        assert_eq!(
+            kinds(&log),
+            vec![
+                ("worker_timeout", Some(13), false),
+                ("worker_exit", Some(13), false),
+                ("worker_boot", Some(14), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn pre_19_format_without_brackets_or_zone() {
+        // sci-wms/sci-wms#108; "6 workers" is not an event
+        let log = parse(
+            "2015-11-12 17:19:09 [17027] [INFO] 6 workers\n2015-11-12 17:23:50 [17027] [CRITICAL] WORKER TIMEOUT (pid:17033)",
+        );
+        assert_eq!(kinds(&log), vec![("worker_timeout", Some(17033), true)]);
+        assert_eq!(
+            log.events[0].time.unwrap().to_rfc3339(),
+            "2015-11-12T17:23:50+00:00"
+        );
+    }
+
+    #[test]
+    fn logger_name_and_level_in_other_orders() {
+        let log = parse(concat!(
+            "[ERROR] gunicorn.error: WORKER TIMEOUT (pid:23475)\n",
+            "CRITICAL [gunicorn.error] WORKER TIMEOUT (pid:421)\n",
+            "ERROR [gunicorn.error] Worker (pid:421) was sent code 134!\n",
+            "[ERROR] 2024-05-10 10:15:49,532 gunicorn.error: Error handling request (no URI read)\n",
+        ));
+        let k = kinds(&log);
+        assert_eq!(k[0], ("worker_timeout", Some(23475), false));
+        assert_eq!(k[1], ("worker_timeout", Some(421), false));
+        assert_eq!(k[2], ("worker_killed", Some(421), false));
+        assert_eq!(k[3].0, "request_abort");
+        assert!(k[3].2, "the dictConfig time is read");
+    }
+
+    #[test]
+    fn bare_and_mangled_messages() {
+        let log = parse(concat!(
+            "WORKER TIMEOUT (pid:63)\n",
+            "Error: 1-19 00:48:32 +0000] [2973] [ERROR] Worker (pid:2977) was sent SIGKILL! Perhaps out of memory?\n",
+            "Mar 3 17:08:10 accounts-756c975868-m5cbk accounts CRITICAL +0000] [6] [CRITICAL] WORKER TIMEOUT (pid:213)\n",
+        ));
+        assert_eq!(
+            kinds(&log),
+            vec![
+                ("worker_timeout", Some(63), false),
+                ("worker_killed", Some(2977), false),
+                ("worker_timeout", Some(213), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn gunicorn_wordings_quoted_in_code_are_not_records() {
+        let log = parse(concat!(
+            "[2026-11-26 22:32:47 +0000] [9] [ERROR] Error handling request /x\n",
+            "Traceback (most recent call last):\n",
+            "  File \"/v/gunicorn/arbiter.py\", line 1, in spawn_worker\n",
+            "    self.log.info(\"Booting worker with pid: %s\", worker.pid)\n",
+            "SystemExit: 1\n",
+        ));
+        assert_eq!(log.events.len(), 1);
+        match &log.events[0].detail {
+            EventDetail::RequestAbort { traceback, .. } => {
+                assert!(traceback.contains("Booting worker with pid"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn traceback_of(log: &Parsed) -> &str {
+        log.events
+            .iter()
+            .find_map(|e| match &e.detail {
+                EventDetail::RequestAbort { traceback, .. } => Some(traceback.as_str()),
+                _ => None,
+            })
+            .expect("an abort")
+    }
+
+    #[test]
+    fn compose_prefix_keeps_the_traceback_with_its_record() {
+        let log = parse(concat!(
+            "impulse-1  | [2025-04-03 10:43:31 +0000] [7] [ERROR] Error handling request /x\n",
+            "impulse-1  | Traceback (most recent call last):\n",
+            "db-1       | LOG:  checkpoint starting: time\n",
+            "impulse-1  |   File \"/app/views.py\", line 3, in view\n",
+            "impulse-1  | SystemExit: 1\n",
+        ));
+        let tb = traceback_of(&log);
+        assert!(tb.starts_with("Traceback"), "{tb}");
+        assert!(tb.contains("  File \"/app/views.py\""), "{tb}");
+        assert!(!tb.contains("checkpoint"), "another container's line: {tb}");
+    }
+
+    #[test]
+    fn syslog_prefix_with_changing_pid_and_time_is_stripped() {
+        let log = parse(concat!(
+            "Mar 20 18:22:07 deis-03 sh[2692]: [2015-03-20 18:22:07 +0000] [260] [ERROR] Error handling request /x\n",
+            "Mar 20 18:22:08 deis-03 sh[2692]: Traceback (most recent call last):\n",
+            "Mar 20 18:22:08 deis-03 sh[2692]: SystemExit: 1\n",
+        ));
+        assert_eq!(
+            traceback_of(&log),
+            "Traceback (most recent call last):\nSystemExit: 1\n"
+        );
     }
 }

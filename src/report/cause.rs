@@ -21,13 +21,22 @@ pub enum Cause {
     CpuBound,
     /// Swap thrashing or the kernel OOM killer.
     Memory,
+    /// The worker timed out before serving anything: loading the app takes longer than
+    /// `timeout` (heavy imports, model loading).
+    BootTimeout,
+    /// The worker waited on a client: one that never sent its request (22+: `Error handling
+    /// request (no URI read)`) or reads the response slowly.
+    SlowClient,
+    /// Every worker stalled at once: the heartbeat file on slow storage, a stopped or
+    /// CPU-throttled container, a swapping host.
+    HostStall,
     /// Not enough evidence to say.
     #[default]
     Unknown,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 8] = [
+    pub const ALL: [Cause; 11] = [
         Cause::NPlusOne,
         Cause::MissingApiTimeout,
         Cause::SlowQuery,
@@ -35,6 +44,9 @@ impl Cause {
         Cause::Deadlock,
         Cause::CpuBound,
         Cause::Memory,
+        Cause::BootTimeout,
+        Cause::SlowClient,
+        Cause::HostStall,
         Cause::Unknown,
     ];
 
@@ -48,6 +60,9 @@ impl Cause {
             Cause::Deadlock => "deadlock",
             Cause::CpuBound => "cpu_bound",
             Cause::Memory => "memory",
+            Cause::BootTimeout => "boot_timeout",
+            Cause::SlowClient => "slow_client",
+            Cause::HostStall => "host_stall",
             Cause::Unknown => "unknown",
         }
     }
@@ -103,6 +118,31 @@ impl Cause {
                  `dmesg`/`journalctl -k` for 'Out of memory: Killed process', stream large \
                  querysets with .iterator(), paginate, cap per-request data, set max_requests to \
                  recycle leaking workers, and size workers to the RAM you have."
+            }
+            Cause::BootTimeout => {
+                "The worker timed out while loading the application, before serving a request: \
+                 make the import cheaper (load models and clients lazily, on first use), or load \
+                 the app once in the master with --preload so workers fork ready; a longer \
+                 timeout only for boot needs a custom worker class, so measure the import \
+                 (`python -X importtime -c 'import yourproject.wsgi'`) first. If the workers \
+                 boot in a second or two when started by hand, look at the heartbeat instead \
+                 (host_stall)."
+            }
+            Cause::SlowClient => {
+                "A sync worker waited on a client, not on your code: a connection opened and left \
+                 silent (browser pre-connects, a load balancer's idle or health-check \
+                 connections) or a client reading slowly. Put a buffering proxy in front (nginx \
+                 with proxy_buffering/proxy_request_buffering on), or use -k gthread so an idle \
+                 connection holds a thread, not the whole worker; keep the load balancer's idle \
+                 timeout below Gunicorn's timeout. No application change fixes this."
+            }
+            Cause::HostStall => {
+                "Workers stopped together, so the cause is the process or the host, not a \
+                 request: put the heartbeat file in memory (--worker-tmp-dir /dev/shm; Docker's \
+                 overlay /tmp can block on fchmod), check the container's CPU throttling \
+                 (cpu.stat nr_throttled) and whether it was paused or stopped, and the host for \
+                 swapping (vmstat si/so, dmesg). If the workers had just started, loading the app \
+                 may take longer than timeout (see boot_timeout)."
             }
             Cause::Unknown => {
                 "The log does not say what the worker was doing. Run `wtdiag live --pid <master>` \

@@ -69,6 +69,10 @@ pub struct Attribution {
     pub call_site: Option<Frame>,
     /// The view that served the request (the first application frame under Django's handler).
     pub view: Option<Frame>,
+    /// For `missing_api_timeout`: what the outbound call was (`http`, `smtp`, `redis`, `dns`,
+    /// `tls`, `cloud_sdk`, `llm_sdk`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbound: Option<crate::analyze::stack::OutboundKind>,
 }
 
 /// One process's part in a PostgreSQL deadlock report.

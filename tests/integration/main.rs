@@ -8,4 +8,5 @@ mod generated;
 mod live;
 mod logs;
 mod pg;
+mod wild;
 mod worst_shapes;

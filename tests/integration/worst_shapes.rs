@@ -37,9 +37,13 @@ fn generate(shape: &str, n: usize, dir: &Path) -> Vec<String> {
 
 /// Generates `shape` and runs wtdiag on it with `--format json`, within the limit.
 fn run_shape(shape: &str, n: usize, tmp: &TempDir) -> (Run, Value) {
+    run_shape_within(shape, n, tmp, LIMIT)
+}
+
+fn run_shape_within(shape: &str, n: usize, tmp: &TempDir, limit: Duration) -> (Run, Value) {
     let mut args = generate(shape, n, tmp.path());
     args.extend(["--format".into(), "json".into(), "--no-progress".into()]);
-    let run = wtdiag_within(&args, LIMIT);
+    let run = wtdiag_within(&args, limit);
     assert!(
         !run.stderr.contains("panicked"),
         "{shape}: panic\n{}",
@@ -249,7 +253,8 @@ fn a_log_with_cr_line_endings_reads_like_the_same_log_with_lf() {
 fn incidents_past_the_cap_are_counted_not_kept() {
     let tmp = TempDir::new("ws-cap");
     // Each is a timeout, its worker's exit and the next boot; 100,000 are kept one by one.
-    let (_, json) = run_shape("logs-incident-memory", 100_500, &tmp);
+    // About 8 s in a debug build; a quadratic pass over 100,000 incidents takes hours.
+    let (_, json) = run_shape_within("logs-incident-memory", 100_500, &tmp, LIMIT * 4);
     assert_eq!(json["summary"]["worker_timeout"], 100_500);
     let counted: u64 = json["findings"]
         .as_array()
