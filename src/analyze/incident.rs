@@ -10,7 +10,7 @@ use std::sync::{Arc, LazyLock};
 use chrono::{DateTime, Duration, FixedOffset};
 
 use crate::analyze::worker_findings::Groups;
-use crate::report::{Attribution, Cause, Confidence, Event, EventDetail, Evidence};
+use crate::report::{Attribution, Cause, Confidence, Event, EventDetail, Evidence, RuledOut};
 
 /// How long after a WORKER TIMEOUT a kill or an abort traceback of the same pid still belongs
 /// to it. The master re-checks about once a second; a busy host can take longer.
@@ -95,6 +95,8 @@ pub struct Incident {
     pub timed: bool,
     /// A kill near the start of its input (see [`CUT_WINDOW_SECS`]).
     cut_off: bool,
+    /// Causes the worker's end excludes, with why.
+    pub ruled_out: Vec<RuledOut>,
     /// What the abort traceback said, when there was one with frames.
     abort_verdict: Option<Arc<Attribution>>,
     pub basis: Basis,
@@ -117,6 +119,7 @@ impl Incident {
             booted_at: None,
             timed: true,
             cut_off: false,
+            ruled_out: Vec::new(),
             abort_verdict: None,
             basis: Basis::NoTraceback,
             confidence: Confidence::Low,
@@ -178,6 +181,9 @@ pub struct IncidentBuilder {
     /// Set when a traceback or an input of the run shows a database: only then may advice name
     /// the database driver.
     pub database_seen: bool,
+    /// Set when the inputs hold INFO records (`Booting worker`, `Worker exiting`, `Starting
+    /// gunicorn`): only then does a missing `Worker exiting` say anything.
+    pub info_seen: bool,
 }
 
 #[derive(Debug)]
@@ -309,6 +315,7 @@ impl IncidentBuilder {
                 }
             }
             EventDetail::WorkerExit { exit_code } => {
+                self.info_seen |= exit_code.is_none();
                 // `Worker exiting` (INFO, spawn_worker's `finally`) or a non-zero exit code: the
                 // worker left through Python. Exit code 1 is handle_abort's sys.exit(1).
                 if let Some(j) = open
@@ -321,12 +328,14 @@ impl IncidentBuilder {
                 }
             }
             EventDetail::WorkerBoot => {
+                self.info_seen = true;
                 self.open.remove(&pid);
                 if timed {
                     self.booted.insert(pid, time);
                 }
             }
             EventDetail::GunicornStart { .. } => {
+                self.info_seen = true;
                 if let Some(start) = self.inputs.get_mut(path) {
                     start.started = true;
                 }
@@ -405,7 +414,7 @@ impl IncidentBuilder {
         self.spill_base += 1;
         self.folded_count += 1;
         // Cross-worker patterns (boot timeouts, host stalls) are read on the kept ones only.
-        attribute(&mut inc, self.database_seen);
+        attribute(&mut inc, self.database_seen, self.info_seen);
         self.folded.add(&inc);
     }
 
@@ -417,7 +426,7 @@ impl IncidentBuilder {
         }
         let mut incidents = self.incidents;
         for inc in &mut incidents {
-            attribute(inc, self.database_seen);
+            attribute(inc, self.database_seen, self.info_seen);
         }
         boot_timeouts(&mut incidents);
         host_stalls(&mut incidents);
@@ -459,7 +468,7 @@ fn is_sigabrt(signal: &str) -> bool {
     matches!(signal, "SIGABRT" | "code 134")
 }
 
-fn attribute(inc: &mut Incident, database_seen: bool) {
+fn attribute(inc: &mut Incident, database_seen: bool, info_seen: bool) {
     if let Some(v) = &inc.abort_verdict {
         if !v.reason.is_empty() {
             inc.attribution = Arc::new(Attribution {
@@ -493,14 +502,33 @@ fn attribute(inc: &mut Incident, database_seen: bool) {
                  next pass",
                 handler_ran_reason(inc.abort.is_some())
             );
+            inc.ruled_out = database_ruled_out(inc.abort.is_some());
+        }
+        (true, Some(signal)) if !info_seen => {
+            // `Worker exiting` is INFO: in a log without INFO records its absence proves
+            // nothing, so the SIGKILL does not show a native-code stall.
+            inc.basis = Basis::NoTraceback;
+            a.reason = format!(
+                "timed out and got {signal}; this log has no INFO records (--log-level warning \
+                 or above), so it cannot show whether the worker exited through Python after \
+                 the abort: the cause is not in this log"
+            );
         }
         (true, Some(signal)) => {
             inc.basis = Basis::Escalation;
             a.reason = escalation_reason(signal, database_seen);
+            inc.ruled_out = vec![RuledOut {
+                cause: Cause::NPlusOne,
+                reason: "no `Worker exiting` after the abort although the log has INFO records: \
+                         the worker never returned to Python, which a loop of short queries \
+                         does between queries"
+                    .into(),
+            }];
         }
         (true, None) if handler_ran => {
             inc.basis = Basis::NoTraceback;
             a.reason = handler_ran_reason(inc.abort.is_some());
+            inc.ruled_out = database_ruled_out(inc.abort.is_some());
         }
         (true, None) => {
             inc.basis = Basis::NoTraceback;
@@ -529,6 +557,28 @@ fn attribute(inc: &mut Incident, database_seen: bool) {
         }
         (false, None) => {}
     }
+}
+
+/// The database waits a worker that ran its abort handler was not in (ATTRIBUTION.md): libpq
+/// retries its poll on EINTR and never returns to Python, so a worker blocked there never logs
+/// `Worker exiting` or an abort traceback. A loop of short queries (N+1) stays possible.
+fn database_ruled_out(aborted: bool) -> Vec<RuledOut> {
+    let what = if aborted {
+        "logged its abort"
+    } else {
+        "logged `Worker exiting` after its timeout"
+    };
+    [Cause::LockWait, Cause::SlowQuery, Cause::Deadlock]
+        .into_iter()
+        .map(|cause| RuledOut {
+            cause,
+            reason: format!(
+                "the worker {what}: its SIGABRT handler ran, so it was in Python code, not \
+                 blocked in the database driver (libpq retries its wait on EINTR and never \
+                 returns to Python)"
+            ),
+        })
+        .collect()
 }
 
 /// What `Worker exiting` (or the abort record) after `WORKER TIMEOUT` leaves open

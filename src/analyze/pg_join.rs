@@ -62,9 +62,14 @@ impl Activity {
     }
 }
 
-/// Incidents the PostgreSQL log can explain.
+/// Incidents the PostgreSQL log can explain: a worker whose end leaves a database wait open.
+/// One that ran its abort handler (`Worker exiting`, an abort traceback) was in Python, not in
+/// the driver's wait, and is never given a database cause, however well the times match.
 fn is_target(inc: &Incident) -> bool {
-    match inc.cause() {
+    let open = !inc.ruled_out.iter().any(|r| r.cause == Cause::LockWait)
+        && inc.exit.is_none()
+        && inc.abort.is_none();
+    open && match inc.cause() {
         Cause::Unknown => matches!(inc.basis, Basis::Escalation | Basis::NoTraceback),
         Cause::SlowQuery => true,
         _ => false,
@@ -338,16 +343,22 @@ impl PgJoin {
         let mut rest: Vec<usize> = targets.into_iter().filter(|&i| !explained[i]).collect();
         rest.sort_by_key(|&i| (incidents[i].time, i));
         let mut sweep = TimeSweep::new(&self.activities);
-        for (k, &i) in rest.iter().enumerate() {
+        let times: Vec<DateTime<FixedOffset>> = rest.iter().map(|&i| incidents[i].time).collect();
+        for &i in &rest {
             let t = incidents[i].time;
             let Some(found) = sweep.pick(&mut self.activities, t) else {
                 continue;
             };
-            // Other workers that timed out in the same second fit it as well.
-            let mut pids: Vec<u32> = rest[k + 1..]
+            // A time match only names a cause when no other worker left open timed out while
+            // this activity could have held it: otherwise any of them fits it as well.
+            let (lo, hi) = window(&found.activity);
+            let from = times.partition_point(|x| *x < lo);
+            let to = hi.map_or(times.len(), |hi| times.partition_point(|x| *x <= hi));
+            let mut pids: Vec<u32> = rest[from..to.max(from)]
                 .iter()
-                .take_while(|&&r| incidents[r].time == t)
+                .filter(|&&r| r != i && !explained[r])
                 .map(|&r| incidents[r].pid)
+                .take(MAX_AMBIGUOUS_PIDS)
                 .collect();
             if !pids.is_empty() {
                 pids.push(incidents[i].pid);
@@ -356,6 +367,7 @@ impl PgJoin {
                 self.ambiguous.push((describe(&found.activity), pids));
                 continue;
             }
+            explained[i] = true;
             apply(&mut incidents[i], found);
         }
         self.ambiguous
@@ -374,6 +386,23 @@ impl PgJoin {
             .filter(|&&j| !self.activities[j].used && self.activities[j].covers(t))
             .min()
             .copied()
+    }
+}
+
+/// Worker pids listed in one ambiguity note.
+const MAX_AMBIGUOUS_PIDS: usize = 20;
+
+/// The span of timeout times an activity may explain by time: a lock wait or a statement from
+/// its start to its end (a second of slack each side, Gunicorn writes whole seconds), a
+/// deadlock up to a minute before the timeout.
+fn window(a: &Activity) -> (DateTime<FixedOffset>, Option<DateTime<FixedOffset>>) {
+    let slack = Duration::seconds(1);
+    match a.kind {
+        ActivityKind::Deadlock { .. } => (
+            a.start - Duration::seconds(5),
+            Some(a.start + Duration::seconds(60)),
+        ),
+        _ => (a.start - slack, a.end.map(|e| e + slack)),
     }
 }
 
@@ -508,10 +537,11 @@ fn apply(inc: &mut Incident, found: Explanation) {
                     "PostgreSQL {backend} was waiting for {lock}{blockers}, {waited:.1}s by the \
                      timeout; {how}{statement}"
                 ),
+                // A time match alone is a candidate, never a conclusion.
                 if found.link.is_some() {
                     Confidence::High
                 } else {
-                    Confidence::Medium
+                    Confidence::Low
                 },
             )
         }
@@ -521,7 +551,11 @@ fn apply(inc: &mut Incident, found: Explanation) {
                 "PostgreSQL {backend} ran one statement for {:.1}s across the timeout; {how}{statement}",
                 duration_ms / 1000.0
             ),
-            Confidence::Medium,
+            if found.link.is_some() {
+                Confidence::Medium
+            } else {
+                Confidence::Low
+            },
         ),
         ActivityKind::ClientLost => (
             Cause::SlowQuery,

@@ -113,8 +113,9 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
             report.warnings.push(Warning {
                 code: "pg_ambiguous",
                 message: format!(
-                    "the PostgreSQL log cannot tell which worker waited on what, because they \
-                     timed out or were killed in the same second: {}",
+                    "the PostgreSQL log cannot tell which worker waited on what: several \
+                     workers that may have been in the database timed out or were killed while \
+                     the same activity went on (or in the same second): {}",
                     cases.join("; ")
                 ),
                 advice: "Log request start/end with the worker pid (--app-log), or sample the \

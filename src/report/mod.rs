@@ -152,6 +152,13 @@ pub struct Finding {
     pub advice: String,
 }
 
+/// A cause the evidence excludes, and why (`findings[].ruled_out`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct RuledOut {
+    pub cause: Cause,
+    pub reason: String,
+}
+
 impl Finding {
     fn score(&self) -> u64 {
         let weight = match self.severity {

@@ -2,6 +2,7 @@
 //! on fixtures made by real software and checks what a user sees: table text, JSON fields,
 //! exit codes.
 
+mod attribution;
 mod bad_input;
 mod common;
 mod generated;
