@@ -184,6 +184,8 @@ pub struct IncidentBuilder {
     /// Set when the inputs hold INFO records (`Booting worker`, `Worker exiting`, `Starting
     /// gunicorn`): only then does a missing `Worker exiting` say anything.
     pub info_seen: bool,
+    /// From `Using worker: CLASS`: gthread changes what a timeout means.
+    pub threaded: bool,
 }
 
 #[derive(Debug)]
@@ -415,6 +417,9 @@ impl IncidentBuilder {
         self.folded_count += 1;
         // Cross-worker patterns (boot timeouts, host stalls) are read on the kept ones only.
         attribute(&mut inc, self.database_seen, self.info_seen);
+        if self.threaded {
+            threaded_worker(&mut inc);
+        }
         self.folded.add(&inc);
     }
 
@@ -427,6 +432,9 @@ impl IncidentBuilder {
         let mut incidents = self.incidents;
         for inc in &mut incidents {
             attribute(inc, self.database_seen, self.info_seen);
+            if self.threaded {
+                threaded_worker(inc);
+            }
         }
         boot_timeouts(&mut incidents);
         host_stalls(&mut incidents);
@@ -556,6 +564,47 @@ fn attribute(inc: &mut Incident, database_seen: bool, info_seen: bool) {
                 format!("died of {signal} with no timeout before it: a crash in native code");
         }
         (false, None) => {}
+    }
+}
+
+/// Under gthread the main thread's loop notifies the master and request threads do not
+/// (workers/gthread.py `run`): a request hung on I/O, a lock or a query never times the worker
+/// out. A `WORKER TIMEOUT` means the main thread could not run: GIL-holding C code, or a
+/// stopped or starved process; the SIGKILL after it says nothing (the exit waits for request
+/// threads). An abort traceback shows the main thread, not a request.
+fn threaded_worker(inc: &mut Incident) {
+    if inc.timeout.is_none() || inc.basis == Basis::AbortDefault {
+        return;
+    }
+    let reason = "gthread worker: its heartbeat comes from the main thread, which a request \
+                  waiting on I/O, a lock or a query does not stop (they release the GIL)";
+    inc.ruled_out = [
+        Cause::LockWait,
+        Cause::SlowQuery,
+        Cause::Deadlock,
+        Cause::MissingApiTimeout,
+        Cause::NPlusOne,
+    ]
+    .into_iter()
+    .map(|cause| RuledOut {
+        cause,
+        reason: reason.into(),
+    })
+    .collect();
+    let cause = inc.cause();
+    if cause == Cause::Unknown || inc.ruled_out.iter().any(|r| r.cause == cause) {
+        inc.basis = Basis::NoTraceback;
+        inc.confidence = Confidence::Low;
+        let a = Arc::make_mut(&mut inc.attribution);
+        a.cause = Cause::Unknown;
+        a.stuck_frame = None;
+        a.call_site = None;
+        a.reason = "timed out under gthread: the main thread that notifies the master could not \
+                    run Python for the whole timeout — C code holding the GIL (a regex, a C \
+                    extension), or the process was stopped, throttled or swapping; a request \
+                    hung on I/O never causes this, and the SIGKILL that may follow says \
+                    nothing (the exit waits for request threads)"
+            .into();
     }
 }
 

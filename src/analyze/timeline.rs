@@ -127,6 +127,11 @@ impl Timeline {
         self.listed.push(event);
     }
 
+    /// What `Using worker:` said, for the incidents read so far and later ones.
+    pub fn set_worker_class(&mut self, class: &str) {
+        self.incidents.threaded = class == "gthread" || class.ends_with("ThreadWorker");
+    }
+
     /// Builds the incidents and puts the listed events of several inputs in time order.
     /// Says that a database log is among the inputs.
     pub fn database_input(&mut self) {

@@ -46,6 +46,9 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         if let Some(v) = parsed.version {
             versions.push(v);
         }
+        if let Some(class) = &parsed.worker_class {
+            timeline.set_worker_class(class);
+        }
         report.inputs.push(summary(
             &path,
             "gunicorn",

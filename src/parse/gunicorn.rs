@@ -222,6 +222,7 @@ struct PendingTraceback {
 pub struct GunicornLog {
     path: Arc<str>,
     version: Option<String>,
+    worker_class: Option<String>,
     skips: Skips,
     lossy_lines: u64,
     records: u64,
@@ -238,6 +239,8 @@ pub struct GunicornLog {
 /// What one log gave besides its events.
 pub struct ParsedGunicornLog {
     pub version: Option<String>,
+    /// The last `Using worker: CLASS` (`sync`, `gthread`, `gevent`, a dotted class path).
+    pub worker_class: Option<String>,
     pub skips: Skips,
     pub lossy_lines: u64,
     /// Lines that were Gunicorn records (not other loggers, not traceback text).
@@ -249,6 +252,7 @@ impl GunicornLog {
         GunicornLog {
             path: Arc::from(path),
             version: None,
+            worker_class: None,
             skips: Skips::default(),
             lossy_lines: 0,
             records: 0,
@@ -318,7 +322,7 @@ impl GunicornLog {
         // Cheap rejection: every message that matters starts with one of these letters.
         if !matches!(
             m.first(),
-            Some(b'W' | b'D' | b'B' | b'S' | b'E' | b'A' | b'R')
+            Some(b'W' | b'D' | b'B' | b'S' | b'E' | b'A' | b'R' | b'U')
         ) {
             return None;
         }
@@ -387,6 +391,14 @@ impl GunicornLog {
                 leading_u32(rest),
                 EventDetail::WorkerExit { exit_code: None },
             ));
+        }
+        if let Some(rest) = m.strip_prefix(b"Using worker: ") {
+            // arbiter.py `start`: `self.log.info("Using worker: %s", self.cfg.worker_class_str)`.
+            let class = decode(rest).0.trim().to_string();
+            if !class.is_empty() && class.len() <= 200 {
+                self.worker_class = Some(class);
+            }
+            return None;
         }
         if let Some(rest) = m.strip_prefix(b"Starting gunicorn ") {
             let version = decode(rest).0.trim().to_string();
@@ -491,6 +503,7 @@ impl GunicornLog {
         self.finish_traceback(sink);
         ParsedGunicornLog {
             version: self.version,
+            worker_class: self.worker_class,
             skips: self.skips,
             lossy_lines: self.lossy_lines,
             records: self.records,

@@ -172,3 +172,35 @@ fn a_lock_wait_that_spans_several_killed_workers_names_none_of_them() {
     );
     assert!(database_findings_for(&json, 6481).is_empty());
 }
+
+#[test]
+fn under_gthread_no_timeout_gets_a_database_or_io_cause() {
+    // The 20.1 run's log as a gthread deployment would start it (`Using worker: gthread`, the
+    // line arbiter.py writes from `worker_class_str`); the PostgreSQL log with its lost
+    // clients, which under sync tie backend 7559's lock wait to worker 7398. Under gthread a
+    // request waiting on a lock releases the GIL and the main thread keeps notifying the
+    // master: no timeout is a lock wait, a slow query or an outbound call.
+    let tmp = TempDir::new("attr-gthread");
+    let text = std::fs::read_to_string(fixture("gunicorn/gunicorn-20.1.0.log")).unwrap();
+    assert!(text.contains("Using worker: sync"));
+    let path = tmp.join("gthread.log");
+    std::fs::write(
+        &path,
+        text.replace("Using worker: sync", "Using worker: gthread"),
+    )
+    .unwrap();
+    let json = logs(
+        path.to_str().unwrap(),
+        fixture("gunicorn/postgres-20.1.0.log").to_str().unwrap(),
+    );
+    for f in json["findings"].as_array().unwrap() {
+        let cause = f["cause"].as_str().unwrap();
+        assert!(
+            !DATABASE_CAUSES.contains(&cause) && cause != "missing_api_timeout",
+            "{f}"
+        );
+        if f["title"].as_str().unwrap().contains("worker timeout") {
+            assert!(f["reason"].as_str().unwrap().contains("gthread"), "{f}");
+        }
+    }
+}
