@@ -908,12 +908,26 @@ mod tests {
     #[test]
     fn an_escalation_names_the_database_only_when_one_was_seen() {
         let text = concat!(
+            "[2024-03-25 21:52:50 -0400] [11801] [INFO] Booting worker with pid: 12903\n",
             "[2024-03-25 21:53:27 -0400] [11801] [CRITICAL] WORKER TIMEOUT (pid:12903)\n",
             "[2024-03-25 21:53:28 -0400] [11801] [ERROR] Worker (pid:12903) was sent SIGKILL! Perhaps out of memory?\n",
         );
         let inc = incidents(text);
         assert_eq!(inc[0].basis, Basis::Escalation);
         assert!(!inc[0].attribution.reason.contains("database"));
+    }
+
+    #[test]
+    fn without_info_records_a_kill_after_a_timeout_proves_no_native_stall() {
+        // `Worker exiting` is INFO: a log at --log-level warning never has it.
+        let inc = incidents(concat!(
+            "[2024-03-25 21:53:27 -0400] [11801] [CRITICAL] WORKER TIMEOUT (pid:12903)\n",
+            "[2024-03-25 21:53:28 -0400] [11801] [ERROR] Worker (pid:12903) was sent SIGKILL! Perhaps out of memory?\n",
+        ));
+        assert_eq!(inc[0].basis, Basis::NoTraceback);
+        assert_eq!(inc[0].cause(), Cause::Unknown);
+        assert!(inc[0].attribution.reason.contains("no INFO records"));
+        assert!(inc[0].ruled_out.is_empty());
     }
 
     #[test]

@@ -990,6 +990,7 @@ fn finding(cause: Cause, workers: &[&WorkerDiagnosis]) -> Finding {
         reason,
         evidence,
         advice,
+        ruled_out: Vec::new(),
     }
 }
 

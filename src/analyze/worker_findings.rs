@@ -22,7 +22,9 @@ pub const MAX_PIDS: usize = 1_000;
 /// finding.
 #[derive(Debug, Default)]
 pub struct Groups {
-    map: BTreeMap<(Cause, Basis, Option<String>), Group>,
+    /// Keyed by cause, basis, request path and the causes ruled out (so a finding's
+    /// `ruled_out` holds for every incident in it).
+    map: BTreeMap<(Cause, Basis, Option<String>, Vec<Cause>), Group>,
 }
 
 #[derive(Debug)]
@@ -43,9 +45,10 @@ struct Group {
 impl Groups {
     pub fn add(&mut self, inc: &Incident) {
         let request = inc.attribution.request.as_deref().map(path_only);
+        let ruled_out: Vec<Cause> = inc.ruled_out.iter().map(|r| r.cause).collect();
         let g = self
             .map
-            .entry((inc.cause(), inc.basis, request))
+            .entry((inc.cause(), inc.basis, request, ruled_out))
             .or_insert_with(|| Group {
                 count: 0,
                 pids: BTreeSet::new(),
@@ -78,7 +81,7 @@ impl Groups {
     pub fn count(&self, basis: Basis) -> u64 {
         self.map
             .iter()
-            .filter(|((_, b, _), _)| *b == basis)
+            .filter(|((_, b, _, _), _)| *b == basis)
             .map(|(_, g)| g.count)
             .sum()
     }
@@ -87,7 +90,7 @@ impl Groups {
     pub fn count_unaborted(&self, basis: Basis) -> u64 {
         self.map
             .iter()
-            .filter(|((_, b, _), _)| *b == basis)
+            .filter(|((_, b, _, _), _)| *b == basis)
             .map(|(_, g)| g.count - g.aborted)
             .sum()
     }
@@ -95,7 +98,7 @@ impl Groups {
     pub fn findings(&self) -> Vec<Finding> {
         self.map
             .iter()
-            .map(|((cause, basis, request), g)| finding(*cause, *basis, request.clone(), g))
+            .map(|((cause, basis, request, _), g)| finding(*cause, *basis, request.clone(), g))
             .collect()
     }
 }
@@ -228,6 +231,7 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, g: &Group) -> Fi
             (Cause::MissingApiTimeout, Some(kind)) => kind.advice().to_string(),
             _ => cause.advice().to_string(),
         },
+        ruled_out: first.ruled_out.clone(),
     }
 }
 
@@ -301,5 +305,6 @@ pub fn boot_failure_finding(events: &[Event]) -> Option<Finding> {
                  to load\" prints it on Gunicorn's stderr, not in the error log); fix the import \
                  or configuration error it names."
             .into(),
+        ruled_out: Vec::new(),
     })
 }

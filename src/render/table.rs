@@ -125,6 +125,17 @@ fn finding_details(f: &Finding, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "#{} {} ({}): {}", f.rank, f.cause, f.severity, f.title)?;
     if !f.reason.is_empty() {
         writeln!(out, "  why ({} confidence): {}", f.confidence, f.reason)?;
+        // Causes sharing one reason are listed together.
+        let mut shown: Vec<(&str, Vec<String>)> = Vec::new();
+        for r in &f.ruled_out {
+            match shown.iter_mut().find(|(reason, _)| *reason == r.reason) {
+                Some((_, causes)) => causes.push(r.cause.to_string()),
+                None => shown.push((&r.reason, vec![r.cause.to_string()])),
+            }
+        }
+        for (reason, causes) in shown {
+            writeln!(out, "  ruled out: {}: {reason}", causes.join(", "))?;
+        }
     }
     if !f.evidence.is_empty() {
         writeln!(out, "  evidence:")?;

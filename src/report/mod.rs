@@ -150,6 +150,8 @@ pub struct Finding {
     pub reason: String,
     pub evidence: Vec<Evidence>,
     pub advice: String,
+    /// Causes the evidence excludes, with why (empty when none was ruled out).
+    pub ruled_out: Vec<RuledOut>,
 }
 
 /// A cause the evidence excludes, and why (`findings[].ruled_out`).

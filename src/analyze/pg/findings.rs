@@ -120,6 +120,7 @@ pub fn build(mut a: PgAnalysis, inputs: Vec<PgInput>) -> PgOutcome {
                 text: format!("{} ms: {}", round3(s.max_ms), short(&s.max_query)),
             }],
             advice: Cause::SlowQuery.advice().to_string(),
+            ruled_out: Vec::new(),
         });
     }
 
@@ -196,6 +197,7 @@ pub fn build(mut a: PgAnalysis, inputs: Vec<PgInput>) -> PgOutcome {
                 })
                 .collect(),
             advice: Cause::NPlusOne.advice().to_string(),
+            ruled_out: Vec::new(),
         });
     }
 
@@ -238,6 +240,7 @@ pub fn build(mut a: PgAnalysis, inputs: Vec<PgInput>) -> PgOutcome {
             ),
             evidence: Vec::new(),
             advice: Cause::LockWait.advice().to_string(),
+            ruled_out: Vec::new(),
         });
     }
 
@@ -296,6 +299,7 @@ pub fn build(mut a: PgAnalysis, inputs: Vec<PgInput>) -> PgOutcome {
                      select fewer rows or columns, or raise work_mem for this query only (SET LOCAL \
                      work_mem = '64MB' in its transaction)."
                 .to_string(),
+            ruled_out: Vec::new(),
         });
     }
 
@@ -487,6 +491,7 @@ fn lock_finding(inc: &LockIncident) -> Finding {
             .take(MAX_EVIDENCE)
             .collect(),
         advice: Cause::LockWait.advice().to_string(),
+        ruled_out: Vec::new(),
     }
 }
 
@@ -572,6 +577,7 @@ fn deadlock_finding(group: &[&DeadlockRecord]) -> Finding {
         ),
         evidence,
         advice: Cause::Deadlock.advice().to_string(),
+        ruled_out: Vec::new(),
     }
 }
 
@@ -657,6 +663,7 @@ fn cancel_finding(reason: CancelReason, group: &[&CancelRecord]) -> Finding {
             })
             .collect(),
         advice,
+        ruled_out: Vec::new(),
     }
 }
 
