@@ -254,6 +254,21 @@ def huge_traceback_lines(n, d):
     return ["logs", path]
 
 
+def prefix_backtracking(n, d):
+    """pg: pgBadger's log_line_prefix, then n lines crafted to repeat its separators inside
+    the free-text fields (once 23 ms per line of backtracking)."""
+    path = os.path.join(d, "pg.log")
+    prefix = "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h "
+    with open(path, "w") as out:
+        for i in range(20):
+            out.write(f"2026-11-26 10:00:{i:02d} UTC [{100 + i}]: [1-1] user=app,db=shop,app=web,client=10.0.0.1 "
+                      "LOG:  duration: 1200.000 ms  statement: SELECT 1\n")
+        for i in range(n):
+            out.write(f"2026-11-26 10:01:00 UTC [{200 + i % 50}]: [2-1] user="
+                      + ",db=x,app=y,client=z user=" * 40 + " NOTALEVEL\n")
+    return ["pg", path, "--prefix", prefix]
+
+
 SHAPES = {
     "pg-lock-storm": lock_storm,
     "pg-lock-timeouts": lock_timeouts,
@@ -269,6 +284,7 @@ SHAPES = {
     "pg-raise-log": raise_log,
     "pg-absurd-durations": absurd_durations,
     "logs-huge-traceback-lines": huge_traceback_lines,
+    "pg-prefix-backtracking": prefix_backtracking,
 }
 
 if __name__ == "__main__":

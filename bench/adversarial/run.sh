@@ -33,12 +33,13 @@ declare -A SIZES=(
   [pg-raise-log]="50000 100000 200000"
   [pg-absurd-durations]="20000 40000 80000"
   [logs-huge-traceback-lines]="100 200 400"
+  [pg-prefix-backtracking]="20000 40000 80000"
 )
 shapes=("$@")
 [ ${#shapes[@]} -gt 0 ] || shapes=(pg-lock-storm pg-lock-timeouts pg-long-holder pg-n1-backends
   pg-autoexplain logs-kills-client-lost logs-incidents-vs-lock-waits logs-incident-memory
   logs-big-statements logs-many-files logs-aborted-paths pg-raise-log pg-absurd-durations
-  logs-huge-traceback-lines)
+  logs-huge-traceback-lines pg-prefix-backtracking)
 
 table=bench/out/adversarial.md
 {

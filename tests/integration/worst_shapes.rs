@@ -265,3 +265,13 @@ fn incidents_past_the_cap_are_counted_not_kept() {
     assert_eq!(counted, 100_500);
     assert!(warning_codes(&json).contains(&"incidents_capped".to_string()));
 }
+
+#[test]
+fn lines_repeating_the_prefix_separators_are_skipped_quickly() {
+    let tmp = TempDir::new("ws-prefix");
+    let (_, json) = run_shape("pg-prefix-backtracking", 2_000, &tmp);
+    let input = &json["inputs"][0];
+    assert_eq!(input["skipped_lines"], 2_000, "{input}");
+    // The 20 well-formed lines are still read.
+    assert_eq!(findings_of(&json, "slow_query")[0]["count"], 20);
+}

@@ -267,8 +267,9 @@ impl Prefix {
     /// with this prefix followed by a severity (`LOG:  `, `DETAIL:  `, ...).
     pub fn split<'a>(&self, line: &'a [u8]) -> Option<PrefixedLine<'a>> {
         let mut fields = PrefixFields::default();
+        let mut budget = MATCH_BUDGET;
         let (severity, verbose_sqlstate, message) =
-            match_tokens(&self.tokens, line, 0, &mut fields)?;
+            match_tokens(&self.tokens, line, 0, &mut fields, &mut budget)?;
         Some(PrefixedLine {
             fields,
             severity,
@@ -280,27 +281,37 @@ impl Prefix {
 
 type Tail<'a> = severity::SeveritySplit<'a>;
 
-/// Matches `tokens` against `line[pos..]`, then a severity; fills `fields` on success.
+/// Longest value a free-text field (`%u %d %a %h ...`) may take.
+const MAX_FREE_TEXT: usize = 512;
+/// Token matches tried per line. A real line matches in a few dozen even with separators inside
+/// its free-text fields; a line crafted to repeat the prefix's separators would otherwise make
+/// the backtracking try every split of them (exponential in the free-text fields).
+const MATCH_BUDGET: u32 = 512;
+
+/// Matches `tokens` against `line[pos..]`, then a severity; fills `fields` on success. Gives up
+/// (None) once `budget` tries are spent.
 fn match_tokens<'a>(
     tokens: &[Token],
     line: &'a [u8],
     pos: usize,
     fields: &mut PrefixFields<'a>,
+    budget: &mut u32,
 ) -> Option<Tail<'a>> {
+    *budget = budget.checked_sub(1)?;
     let Some((first, rest)) = tokens.split_first() else {
         return severity::split(&line[pos..]);
     };
     match first {
         Token::Literal(lit) => {
             if line[pos..].starts_with(lit) {
-                match_tokens(rest, line, pos + lit.len(), fields)
+                match_tokens(rest, line, pos + lit.len(), fields, budget)
             } else {
                 None
             }
         }
         Token::SessionOnly => {
             let saved = *fields;
-            if let Some(tail) = match_tokens(rest, line, pos, fields) {
+            if let Some(tail) = match_tokens(rest, line, pos, fields, budget) {
                 return Some(tail);
             }
             *fields = saved;
@@ -311,15 +322,17 @@ fn match_tokens<'a>(
             let saved = *fields;
             // Candidate ends: each place where what follows can start.
             let mut from = pos;
+            // The field's value ends within MAX_FREE_TEXT: look no further for its end.
+            let window = &line[..line.len().min(pos + MAX_FREE_TEXT + 64)];
             loop {
-                let end = next_candidate_end(rest, line, from)?;
+                let end = next_candidate_end(rest, window, from)?;
                 let value = &line[pos..end];
                 set_field(fields, *escape, value);
-                if let Some(tail) = match_tokens(rest, line, end, fields) {
+                if let Some(tail) = match_tokens(rest, line, end, fields, budget) {
                     return Some(tail);
                 }
                 *fields = saved;
-                if end >= line.len() || end - pos > 512 {
+                if *budget == 0 || end >= line.len() || end - pos > MAX_FREE_TEXT {
                     return None;
                 }
                 from = end + 1;
@@ -328,7 +341,7 @@ fn match_tokens<'a>(
         Token::Field(escape) => {
             let len = shaped_len(*escape, &line[pos..])?;
             set_field(fields, *escape, &line[pos..pos + len]);
-            match_tokens(rest, line, pos + len, fields)
+            match_tokens(rest, line, pos + len, fields, budget)
         }
     }
 }
