@@ -69,7 +69,7 @@ impl PgLookup {
             PgLookupError::BadDsn(if secrets.dsn_has_password {
                 "its details are not shown because it holds a password".to_string()
             } else {
-                secrets.redact(&e.to_string())
+                secrets.redact(&flatten(&e))
             })
         })?;
         if config.get_connect_timeout().is_none() {
