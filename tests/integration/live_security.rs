@@ -605,3 +605,60 @@ fn live_never_shows_the_pg_password() {
     );
     assert!(run.stdout.contains("pg_lookup_failed"), "{}", run.stdout);
 }
+
+/// The files of the target's frames are named by the target: a frame compiled with the name of
+/// a file only root may read shows no line of it; the same file made readable shows the line
+/// (the control: wtdiag does read source lines).
+#[test]
+fn live_as_root_shows_no_source_line_the_target_could_not_read() {
+    require_root();
+    let venv = venv();
+    let dir = TempDir::new("live-source-lines");
+    chmod(dir.path(), 0o755);
+    let secret_dir = dir.join("secret");
+    std::fs::create_dir_all(&secret_dir).unwrap();
+    chmod(&secret_dir, 0o755);
+    let secret = secret_dir.join("conf.py");
+    std::fs::write(
+        &secret,
+        "KEY = 'RootOnly-line1'\nTOKEN = 'RootOnly-line2'\n",
+    )
+    .unwrap();
+    let app = dir.join("app.py");
+    std::fs::write(
+        &app,
+        format!(
+            "import time\nsrc = 'def stuck():\\n    time.sleep(120)\\nstuck()\\n'\n\
+             exec(compile(src, '{}', 'exec'), {{'time': time}})\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    chmod(&app, 0o644);
+    let python = system_python();
+    let target = python_as_nobody(&[python.to_str().unwrap(), app.to_str().unwrap()], &[]);
+    let py_spy = venv.join("bin/py-spy");
+    let live = || {
+        let run = run_of(
+            wtdiag_cmd()
+                .args(["live", "--pid", &target.pid().to_string()])
+                .args(["--duration", "600ms", "--py-spy"])
+                .arg(&py_spy)
+                .output()
+                .expect("wtdiag"),
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(run.stdout.contains("conf.py:2 in stuck"), "{}", run.stdout);
+        run
+    };
+    chmod(&secret, 0o600);
+    let run = live();
+    assert!(!run.stdout.contains("RootOnly"), "{}", run.stdout);
+    chmod(&secret, 0o644);
+    let run = live();
+    assert!(
+        run.stdout.contains("TOKEN = 'RootOnly-line2'"),
+        "{}",
+        run.stdout
+    );
+}
