@@ -324,6 +324,20 @@ impl Secrets {
     }
 }
 
+/// `text` with whatever reads like a DSN password (`password=...`, `scheme://user:...@`) replaced
+/// by `***`: for messages that quote command-line words wtdiag did not parse itself (clap's
+/// "unexpected argument 'password=...'" after a DSN typed without quotes).
+pub fn redact_password_like(text: &str) -> String {
+    use std::sync::LazyLock;
+    static KEYWORD: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"(?i)(password\s*=\s*)\S+").expect("static regex"));
+    static URL: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"(?i)(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*@").expect("static regex")
+    });
+    let text = KEYWORD.replace_all(text, "${1}***");
+    URL.replace_all(&text, "${1}***@").into_owned()
+}
+
 /// `key=value` pairs of a libpq keyword DSN: values quoted with `'` (and `\'`, `\\` inside) or
 /// bare up to the next space.
 fn keyword_pairs(dsn: &str) -> Vec<(String, String)> {
@@ -505,6 +519,18 @@ mod tests {
         let text = e.to_string();
         assert!(text.starts_with("--pg: not a connection string"), "{text}");
         assert!(!text.contains("Hunter"), "{text}");
+    }
+
+    #[test]
+    fn password_like_words_are_redacted() {
+        assert_eq!(
+            redact_password_like("unexpected argument 'password=Hunter2' found"),
+            "unexpected argument 'password=*** found"
+        );
+        assert_eq!(
+            redact_password_like("'postgresql://app:Hunter2@db/x' and PASSWORD = x"),
+            "'postgresql://app:***@db/x' and PASSWORD = ***"
+        );
     }
 
     #[test]

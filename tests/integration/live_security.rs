@@ -662,3 +662,40 @@ fn live_as_root_shows_no_source_line_the_target_could_not_read() {
         run.stdout
     );
 }
+
+/// A DSN typed without quotes splits into several arguments; clap's usage error quotes the one
+/// it did not expect, without its password.
+#[test]
+fn a_dsn_typed_without_quotes_is_not_echoed() {
+    for args in [
+        &[
+            "live",
+            "--pid",
+            "1",
+            "--pg",
+            "host=db",
+            "password=PgSecret-typo",
+        ][..],
+        &[
+            "live",
+            "--pid",
+            "1",
+            "--pg",
+            "host=db",
+            "PASSWORD = PgSecret-typo",
+        ][..],
+        &[
+            "live",
+            "--pid",
+            "1",
+            "x",
+            "postgresql://app:PgSecret-typo@db/x",
+        ][..],
+    ] {
+        let run = crate::common::wtdiag(args);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains("unexpected argument"), "{}", run.stderr);
+        assert!(!run.stderr.contains("PgSecret"), "{}", run.stderr);
+        assert!(!run.stdout.contains("PgSecret"), "{}", run.stdout);
+    }
+}
