@@ -688,6 +688,7 @@ fn a_dsn_typed_without_quotes_is_not_echoed() {
             "live",
             "--pid",
             "1",
+            "--pg",
             "x",
             "postgresql://app:PgSecret-typo@db/x",
         ][..],
