@@ -700,3 +700,35 @@ fn a_dsn_typed_without_quotes_is_not_echoed() {
         assert!(!run.stdout.contains("PgSecret"), "{}", run.stdout);
     }
 }
+
+/// `logs` and `pg` as root on a path that is a symlink to a file that is not a log (as an
+/// application user could plant in a log directory): not a line of it is quoted.
+#[test]
+fn logs_and_pg_quote_no_line_of_a_linked_file_that_is_not_a_log() {
+    let dir = TempDir::new("linked-secret");
+    let secret = dir.join("shadow");
+    std::fs::write(
+        &secret,
+        "root:LinkedSecret-$6$x:19000:0:99999:7:::\nDATABASE_URL=postgresql://a:LinkedSecret-2@db/x\n",
+    )
+    .unwrap();
+    chmod(&secret, 0o600);
+    let link = dir.join("error.log");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    let link_s = link.to_str().unwrap();
+    for args in [
+        &["logs", link_s][..],
+        &["logs", link_s, "--format", "json"][..],
+        &["pg", link_s][..],
+        &["pg", link_s, "--format", "json"][..],
+    ] {
+        let run = crate::common::wtdiag(args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert!(
+            all.contains("not_gunicorn_log") || all.contains("not_pg_log"),
+            "{args:?}: {all}"
+        );
+        assert!(!all.contains("LinkedSecret"), "{args:?}: {all}");
+    }
+}
