@@ -17,6 +17,17 @@ use crate::live::{Guarded, Gunicorn, PgCluster, venv, wait_until};
 
 const NOBODY: u32 = 65534;
 
+/// These tests start Pythons, Gunicorns and a PostgreSQL cluster on a small shared machine: one
+/// at a time, so that they do not starve the timing-sensitive tests of live.rs running beside
+/// them.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn require_root() {
     let uid = Command::new("id").arg("-u").output().expect("id -u").stdout;
     assert_eq!(
@@ -134,6 +145,7 @@ fn system_python() -> PathBuf {
 #[test]
 fn live_as_root_never_runs_a_py_spy_the_target_provides() {
     require_root();
+    let _serial = one_at_a_time();
     let venv = venv();
     let python = system_python();
     let dir = TempDir::new("live-planted");
@@ -265,6 +277,7 @@ fn trusted_scratch(name: &str) -> PathBuf {
 #[test]
 fn live_as_root_refuses_a_py_spy_others_can_change() {
     require_root();
+    let _serial = one_at_a_time();
     let venv = venv();
     let scratch = trusted_scratch("writable");
     let empty = scratch.join("empty-path");
@@ -375,6 +388,7 @@ fn live_as_root_refuses_a_py_spy_others_can_change() {
 #[test]
 fn live_shows_no_secret_of_the_target_environment_or_config() {
     require_root();
+    let _serial = one_at_a_time();
     let venv = venv();
     let dir = TempDir::new("live-target-secrets");
     let config = dir.join("gunicorn.conf.py");
@@ -460,6 +474,7 @@ fn children_of(pid: u32) -> Vec<u32> {
 #[test]
 fn live_never_shows_the_pg_password() {
     require_root();
+    let _serial = one_at_a_time();
     let venv = venv();
     let pg = PgCluster::start("secret", &venv);
     let password = format!("PgSecret-{}-x7", std::process::id());
@@ -612,6 +627,7 @@ fn live_never_shows_the_pg_password() {
 #[test]
 fn live_as_root_shows_no_source_line_the_target_could_not_read() {
     require_root();
+    let _serial = one_at_a_time();
     let venv = venv();
     let dir = TempDir::new("live-source-lines");
     chmod(dir.path(), 0o755);
