@@ -43,10 +43,10 @@ pub enum PySpyError {
     #[error("--py-spy {0}: no such executable file; give the path of the py-spy binary")]
     NotExecutable(PathBuf),
     #[error(
-        "{given} ({origin}): not run, wtdiag has more rights than the target and {refusal}; \
-         the file and every directory above it must be owned by root (or the sudo user) and \
-         writable by no one else: install py-spy on root's PATH (`sudo pip install py-spy`, or \
-         `sudo install -o root -m 755 py-spy /usr/local/bin/`) or `chmod go-w` it"
+        "{given} ({origin}) is not run: {refusal}; as root (or with capabilities) wtdiag runs a \
+         program only when it and every directory above it are owned by root (or the sudo \
+         user) and writable by no one else: install py-spy on root's PATH (`sudo pip install \
+         py-spy`, or `sudo install -o root -m 755 py-spy /usr/local/bin/`) or `chmod go-w` it"
     )]
     Untrusted {
         given: PathBuf,
