@@ -247,6 +247,7 @@ impl Candidates {
         use std::os::unix::fs::MetadataExt;
         self.target_dirs
             .iter()
+            .filter(|d| d.is_absolute())
             .map(|d| d.join("py-spy"))
             .filter_map(|path| {
                 let meta = std::fs::metadata(&path).ok().filter(|m| m.is_file())?;
