@@ -325,6 +325,33 @@ fn live_as_root_refuses_a_py_spy_others_can_change() {
         run.stderr
     );
 
+    // The user who ran sudo (SUDO_UID) is trusted like root; anyone else is not.
+    let users = scratch.join("sudo-user");
+    std::fs::create_dir_all(&users).unwrap();
+    std::fs::copy(venv.join("bin/py-spy"), users.join("py-spy")).expect("copy py-spy");
+    chmod(&users.join("py-spy"), 0o755);
+    chmod(&users, 0o755);
+    chown_nobody(&users);
+    let as_sudo_user = |sudo_uid: &str| {
+        run_of(
+            wtdiag_cmd()
+                .args(["live", "--pid", &pid, "--duration", "300ms", "--py-spy"])
+                .arg(users.join("py-spy"))
+                .env("PATH", &empty)
+                .env("SUDO_UID", sudo_uid)
+                .output()
+                .expect("wtdiag"),
+        )
+    };
+    let run = as_sudo_user(&NOBODY.to_string());
+    assert_eq!(run.code, 0, "SUDO_UID={NOBODY} owns it: {}", run.stderr);
+    assert_refused(
+        &as_sudo_user("1000"),
+        &[&format!(
+            "is owned by uid {NOBODY}, not by root or uid 1000"
+        )],
+    );
+
     // Group-writable file.
     let file = plant(&scratch.join("group-file"), &marker);
     chmod(&file, 0o775);
