@@ -216,9 +216,35 @@ pub fn read_as(root: &Path, path: &Path, reader: &Credentials, max_bytes: u64) -
     if !meta.is_file() || meta.len() > max_bytes || !reader.may(&meta, 0o4) {
         return None;
     }
+    // And the directories it really is in: a directory swapped for a symlink between the check
+    // above and the open is caught here. (In another mount namespace the fd's path is not one
+    // of ours to check; the checks above stand alone there.)
+    if shares_our_mounts(root) {
+        use std::os::fd::AsRawFd;
+        let real = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
+        for dir in real.ancestors().skip(1) {
+            let meta = std::fs::metadata(dir).ok()?;
+            if !reader.may(&meta, 0o1) {
+                return None;
+            }
+        }
+    }
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
     file.take(max_bytes).read_to_end(&mut bytes).ok()?;
     Some(bytes)
+}
+
+/// True when paths under `root` (`/`, or `/proc/PID/root`) are paths in wtdiag's own mount
+/// namespace.
+fn shares_our_mounts(root: &Path) -> bool {
+    if root == Path::new("/") {
+        return true;
+    }
+    let Some(proc_dir) = root.parent() else {
+        return false;
+    };
+    let ns = |dir: &Path| std::fs::read_link(dir.join("ns/mnt")).ok();
+    matches!((ns(proc_dir), ns(Path::new("/proc/self"))), (Some(a), Some(b)) if a == b)
 }
 
 #[cfg(test)]
@@ -336,6 +362,31 @@ mod tests {
             read_as(root, Path::new("x.py"), &stranger, 100),
             None,
             "relative"
+        );
+        // A link to a searchable directory inside one the reader may not search: the name's
+        // directories pass, the real ones do not.
+        let private = dir.join("private");
+        let inner = private.join("inner");
+        std::fs::create_dir_all(&inner).unwrap();
+        std::fs::write(inner.join("y.py"), "hidden\n").unwrap();
+        chmod(&inner.join("y.py"), 0o644);
+        chmod(&inner, 0o755);
+        chmod(&private, 0o700);
+        std::os::unix::fs::symlink(&inner, dir.join("public")).unwrap();
+        let linked = dir.join("public/y.py");
+        assert_eq!(
+            read_as(root, &linked, &stranger, 100),
+            None,
+            "through a link"
+        );
+        let me = std::process::id();
+        let through_proc = PathBuf::from(format!("/proc/{me}/root/"));
+        assert!(shares_our_mounts(&through_proc));
+        assert_eq!(read_as(&through_proc, &linked, &stranger, 100), None);
+        chmod(&private, 0o755);
+        assert_eq!(
+            read_as(&through_proc, &linked, &stranger, 100).as_deref(),
+            Some(&b"hidden\n"[..])
         );
         // A FIFO is never opened for reading (it would block).
         let fifo = dir.join("f.py");
