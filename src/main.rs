@@ -11,7 +11,12 @@ fn main() {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => exit_code::OK,
         Err(err) => {
-            eprintln!("wtdiag: error: {err:#}");
+            // One line, whatever a path or name from the target holds.
+            let text = format!("{err:#}");
+            eprintln!(
+                "wtdiag: error: {}",
+                wtdiag::render::neutralize_controls(&text, false)
+            );
             exit_code::ERROR
         }
     };

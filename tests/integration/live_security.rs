@@ -775,3 +775,64 @@ fn logs_and_pg_quote_no_line_of_a_linked_file_that_is_not_a_log() {
         assert!(!all.contains("LinkedSecret"), "{args:?}: {all}");
     }
 }
+
+/// Names the target chooses (its executable's directory, its code's file names) reach the
+/// error line and the table as text: no escape sequence reaches the terminal, no newline splits
+/// the one-line error.
+#[test]
+fn target_chosen_names_cannot_drive_the_terminal() {
+    require_root();
+    let _serial = one_at_a_time();
+    let venv = venv();
+    let dir = TempDir::new("live-escapes");
+    chmod(dir.path(), 0o755);
+    let exe_dir = dir.join("exe\x1b[2J\nFAKE wtdiag: ok");
+    let marker = dir.join("ran");
+    plant(&exe_dir, &marker);
+    let python = exe_dir.join("python3");
+    std::fs::copy(system_python(), &python).expect("copy python");
+    chmod(&python, 0o755);
+    let code = "import time\n\
+                src = 'def stuck():\\n    time.sleep(120)\\nstuck()\\n'\n\
+                exec(compile(src, '/srv/app\\x1b]0;pwned\\x07\\r.py', 'exec'), {'time': time})\n";
+    let target = Guarded::spawn(
+        Command::new("/bin/bash")
+            .arg("-c")
+            .arg(r#"exec -a python3 "$0" -c "$1""#)
+            .arg(&python)
+            .arg(code)
+            .stdout(Stdio::null()),
+        "python",
+    );
+    let pid = target.pid().to_string();
+    wait_until("python to start", Duration::from_secs(10), || {
+        std::fs::read_link(format!("/proc/{pid}/exe"))
+            .is_ok_and(|e| e.to_string_lossy().contains("python3"))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let empty = dir.join("empty-path");
+    std::fs::create_dir_all(&empty).unwrap();
+
+    let run = live_as_root(&["--pid", &pid, "--duration", "300ms"], &empty);
+    assert_refused(&run, &["py-spy found at", "exe\\x{1b}[2J\\x{a}FAKE"]);
+    assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
+    assert!(!marker.exists(), "the planted py-spy was run");
+
+    let run = live_as_root(
+        &[
+            "--pid",
+            &pid,
+            "--duration",
+            "600ms",
+            "--py-spy",
+            venv.join("bin/py-spy").to_str().unwrap(),
+        ],
+        &empty,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("in stuck"), "{}", run.stdout);
+    for c in ['\x1b', '\x07', '\r'] {
+        assert!(!run.stdout.contains(c), "{c:?} in {:?}", run.stdout);
+    }
+    assert!(run.stdout.contains("\\x{1b}]0;pwned"), "{}", run.stdout);
+}
