@@ -552,7 +552,9 @@ fn live_never_shows_the_pg_password() {
             .args(["--format", format, "--pg", dsn, "--py-spy"])
             .arg(&py_spy)
             .env_remove("PGPASSWORD")
-            .env_remove("PGPASSFILE");
+            .env_remove("PGPASSFILE")
+            // No ~/.pgpass of the machine's own.
+            .env("HOME", dir.path());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -610,6 +612,10 @@ fn live_never_shows_the_pg_password() {
         "json",
         &[("PGPASSFILE", passfile.to_str().unwrap())],
     ));
+    let home_pgpass = dir.join(".pgpass");
+    std::fs::copy(&passfile, &home_pgpass).unwrap();
+    chmod(&home_pgpass, 0o600);
+    refined(&live(&kv, "json", &[]));
 
     // Failures: a wrong password, a password file others can read, a DSN that does not parse
     // (an unquoted password with a space, which the parser calls an unknown option by the name
