@@ -91,6 +91,12 @@ fn invoker_suffix(trusted: &[u32]) -> String {
 /// file and, when wtdiag is elevated, nobody but a trusted uid can change it or any directory
 /// above it.
 pub fn program(path: &Path, privilege: &Privilege) -> Result<PathBuf, Refusal> {
+    program_within(path, privilege, 2)
+}
+
+/// [`program`], and for a script its `#!` interpreter too (a root-owned wrapper whose
+/// interpreter the app's user can write is theirs), `depth` levels down.
+fn program_within(path: &Path, privilege: &Privilege, depth: u8) -> Result<PathBuf, Refusal> {
     let canonical =
         std::fs::canonicalize(path).map_err(|_| Refusal::NotExecutable(path.to_path_buf()))?;
     let meta =
@@ -106,7 +112,23 @@ pub fn program(path: &Path, privilege: &Privilege) -> Result<PathBuf, Refusal> {
         let meta = std::fs::metadata(dir).map_err(|_| Refusal::NotExecutable(path.into()))?;
         safe_entry(dir, &meta, privilege)?;
     }
+    if let Some(interpreter) = interpreter_of(&canonical) {
+        if depth == 0 {
+            return Err(Refusal::NotExecutable(path.to_path_buf()));
+        }
+        program_within(&interpreter, privilege, depth - 1)?;
+    }
     Ok(canonical)
+}
+
+/// The absolute interpreter path of a `#!` script (`#!/usr/bin/env bash` gives `/usr/bin/env`).
+fn interpreter_of(path: &Path) -> Option<PathBuf> {
+    let mut head = [0u8; 256];
+    let n = File::open(path).ok()?.read(&mut head).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let line = line.split(|b| *b == b'\n').next()?;
+    let first = std::str::from_utf8(line).ok()?.split_whitespace().next()?;
+    Some(PathBuf::from(first)).filter(|p| p.is_absolute())
 }
 
 /// One file or directory: owned by a trusted uid, writable by neither group nor others (the
@@ -317,6 +339,23 @@ mod tests {
             program(&file, &nobody),
             Err(Refusal::Owner { .. })
         ));
+        // A script's interpreter (checked as a program too: see live_security.rs).
+        let safe_dir = std::fs::canonicalize(&dir).unwrap();
+        chmod(&dir, 0o755);
+        let interpreter = dir.join("interp");
+        std::fs::write(&interpreter, "#!/bin/sh\n").unwrap();
+        chmod(&interpreter, 0o777);
+        let script = dir.join("wrapper");
+        std::fs::write(
+            &script,
+            format!("#!{} -x\n", safe_dir.join("interp").display()),
+        )
+        .unwrap();
+        chmod(&script, 0o755);
+        assert_eq!(interpreter_of(&script), Some(safe_dir.join("interp")));
+        assert_eq!(interpreter_of(&interpreter), Some(PathBuf::from("/bin/sh")));
+        std::fs::write(&script, "#!relative\n").unwrap();
+        assert_eq!(interpreter_of(&script), None);
         // Not elevated: only "is it an executable file".
         let plain = Privilege::new(1000, false, None);
         assert_eq!(

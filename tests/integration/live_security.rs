@@ -377,6 +377,16 @@ fn live_as_root_refuses_a_py_spy_others_can_change() {
             gdir.display()
         )],
     );
+    // A safe script whose `#!` interpreter is not: the interpreter counts.
+    let interpreter = plant(&scratch.join("group-interp"), &marker);
+    chmod(&interpreter, 0o775);
+    let wrapper = good.join("wrapper");
+    std::fs::write(&wrapper, format!("#!{}\n", interpreter.display())).unwrap();
+    chmod(&wrapper, 0o755);
+    assert_refused(
+        &live(&wrapper),
+        &[&format!("{} is writable by group", interpreter.display())],
+    );
     // A symlink in a safe place to a program in an unsafe one: the target of the link counts.
     let link = scratch.join("good/link-to-unsafe");
     std::os::unix::fs::symlink(&file, &link).unwrap();
