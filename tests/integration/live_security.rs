@@ -1,8 +1,10 @@
-//! `wtdiag live` run as root against another user's process (issue 12): it never runs a py-spy
-//! the target's directories provide, runs no program others can change, and shows no secret of
-//! the target's environment or config file, nor of `--pg`. These tests need root, as CI runs
-//! them: the target is dropped to `nobody` with setpriv, as bad_input.rs does. Planted programs
-//! leave a marker file when run, so "never run" is checked, not assumed.
+//! `wtdiag` run as root against what another user controls (issue 12): `live` never runs a
+//! py-spy the target's directories provide and runs no program others can change; it shows no
+//! secret of the target's environment or config file, no line of a file the target could not
+//! read, no `--pg` password, and no control character the target chose; `logs`/`pg` quote no
+//! line of a linked file that is not a log. These tests need root, as CI runs them: the target
+//! is dropped to `nobody` with setpriv, as bad_input.rs does. Planted programs leave a marker
+//! file when run, so "never run" is checked, not assumed.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
