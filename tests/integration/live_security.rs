@@ -854,3 +854,41 @@ fn target_chosen_names_cannot_drive_the_terminal() {
     }
     assert!(run.stdout.contains("\\x{1b}]0;pwned"), "{}", run.stdout);
 }
+
+/// `--output` as root does not write through a symlink (another user's link in a directory
+/// they can write would make root overwrite any file); a plain file is written.
+#[test]
+fn report_output_as_root_is_not_written_through_a_symlink() {
+    require_root();
+    let dir = TempDir::new("output-link");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let link = dir.join("report.json");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let log = fixture("gunicorn/gunicorn-27.0.1.log");
+    let run = crate::common::wtdiag(&[
+        "logs",
+        log.to_str().unwrap(),
+        "--format",
+        "json",
+        "-o",
+        link.to_str().unwrap(),
+    ]);
+    assert_refused(&run, &["cannot write the report to", "symbolic link"]);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    let plain = dir.join("plain.json");
+    let run = crate::common::wtdiag(&[
+        "logs",
+        log.to_str().unwrap(),
+        "--format",
+        "json",
+        "-o",
+        plain.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        std::fs::read_to_string(&plain)
+            .unwrap()
+            .contains("\"command\"")
+    );
+}
