@@ -67,8 +67,8 @@ complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -s h -l help -d 'Print
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -l pid -d 'The Gunicorn master (every worker is sampled) or one worker' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -l duration -d 'How long to sample, e.g. 10s, 500ms, 1m' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -l interval -d 'Time between two samples of a worker, e.g. 200ms' -r
-complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -l py-spy -d 'The py-spy binary (default: on PATH, or next to the target\'s Python)' -r -F
-complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -l pg -d 'PostgreSQL connection string, to look stuck backends up in pg_stat_activity and pg_locks' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -l py-spy -d 'The py-spy binary (default: py-spy on PATH; one beside the target is named, never run). As root: it and every directory above it owned by root and writable by no one else' -r -F
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -l pg -d 'PostgreSQL connection string, to look stuck backends up in pg_stat_activity and pg_locks (its password is never shown; prefer PGPASSFILE or ~/.pgpass to a password in the DSN)' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -l timeout -d 'The master\'s timeout in seconds, when it cannot be read from its command line' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand live" -l format -d 'Output format' -r -f -a "table\t'A ranked table for people'
 json\t'The stable JSON document (schema_version 1) for CI and scripts'"

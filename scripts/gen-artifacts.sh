@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q
-bin=target/debug/wtdiag
+bin=${CARGO_TARGET_DIR:-target}/debug/wtdiag
 mkdir -p completions man
 $bin completions bash >completions/wtdiag.bash
 $bin completions zsh >completions/_wtdiag

@@ -139,13 +139,15 @@ pub struct LiveArgs {
     /// Time between two samples of a worker, e.g. 200ms
     #[arg(long, value_name = "DURATION", default_value = "200ms")]
     pub interval: String,
-    /// The py-spy binary (default: on PATH, or next to the target's Python)
+    /// The py-spy binary (default: py-spy on PATH; one beside the target is named, never run).
+    /// As root: it and every directory above it owned by root and writable by no one else
     #[arg(long, value_name = "PATH")]
     pub py_spy: Option<std::path::PathBuf>,
     /// Sample without pausing the targets (py-spy --nonblocking): less accurate, never stops them
     #[arg(long)]
     pub nonblocking: bool,
     /// PostgreSQL connection string, to look stuck backends up in pg_stat_activity and pg_locks
+    /// (its password is never shown; prefer PGPASSFILE or ~/.pgpass to a password in the DSN)
     #[arg(long, value_name = "DSN")]
     pub pg: Option<String>,
     /// The master's timeout in seconds, when it cannot be read from its command line

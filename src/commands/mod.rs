@@ -58,7 +58,7 @@ fn emit(report: &Report, args: &OutputArgs) -> Result<i32> {
         render::render(report, args.format, width, &mut out)?;
         out.flush()?;
     } else {
-        let file = File::create(&args.output)
+        let file = create_report_file(&args.output)
             .with_context(|| format!("cannot write the report to {}", args.output))?;
         let mut out = BufWriter::new(file);
         render::render(report, args.format, None, &mut out)?;
@@ -73,6 +73,27 @@ fn emit(report: &Report, args: &OutputArgs) -> Result<i32> {
         exit_code::FINDINGS
     } else {
         exit_code::OK
+    })
+}
+
+/// The `--output` file. As root, not through a symlink: in a directory another user can write,
+/// they could point it at any file, which root would then overwrite.
+fn create_report_file(path: &str) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = File::options();
+    options.write(true).create(true).truncate(true);
+    if crate::live::trust::Privilege::current().elevated {
+        options.custom_flags(nix::libc::O_NOFOLLOW);
+    }
+    options.open(path).map_err(|e| {
+        if e.raw_os_error() == Some(nix::libc::ELOOP) {
+            anyhow::anyhow!(
+                "it is a symbolic link, which wtdiag does not write through as root; give the \
+                 file's real path"
+            )
+        } else {
+            e.into()
+        }
     })
 }
 

@@ -87,8 +87,9 @@ pub fn resolve(master: &MasterView, read: ReadFile<'_>) -> MasterTimeout {
                 source: TimeoutSource::ConfigFile(path),
                 doubt: None,
             },
-            ConfigTimeout::NotLiteral(line) => default_with(Some(format!(
-                "{} sets the timeout with an expression wtdiag cannot evaluate ({line})",
+            // The expression is not shown: nothing of the target's file but `timeout` is printed.
+            ConfigTimeout::NotLiteral(_) => default_with(Some(format!(
+                "{} sets the timeout with an expression wtdiag cannot evaluate",
                 path.display()
             ))),
             ConfigTimeout::Absent => default_with(None),

@@ -3,7 +3,8 @@
 //! it, [`sampler`] repeats dumps of every worker in parallel, [`profile`] regroups a worker's
 //! samples per thread (streaks, hot frames), [`procfs`] reads memory, heartbeats and sockets,
 //! [`gunicorn_config`] the master's timeout, [`pg_activity`] PostgreSQL's view of a backend and
-//! [`source`] the application's lines of code. Nothing here decides a cause: that is
+//! [`source`] the application's lines of code; [`trust`] says what may be run and read when
+//! wtdiag has more rights than its target. Nothing here decides a cause: that is
 //! `analyze::live`.
 
 pub mod dump;
@@ -15,6 +16,7 @@ pub mod pyspy;
 pub mod sampler;
 pub mod source;
 pub mod target;
+pub mod trust;
 
 use std::time::Duration;
 

@@ -1,5 +1,8 @@
-//! The external `py-spy` binary: finding it (`--py-spy`, then PATH, then next to the target's
-//! Python), checking that it can `dump --json`, and running one dump with its stderr kept.
+//! The external `py-spy` binary: finding it (`--py-spy`, else wtdiag's own PATH), checking that
+//! it is safe to run ([`trust::program`]) and can `dump --json`, and running one dump with its
+//! stderr kept. A py-spy beside the target (its venv's `bin/`, its command line's or executable's
+//! directory) is only named in the error, never run: the target's user chose it, and wtdiag runs
+//! as root.
 //!
 //! Each dump is a short-lived child in its own process group, so a Ctrl-C typed at wtdiag's
 //! terminal reaches wtdiag only: py-spy is never killed half-way through its ptrace attach.
@@ -15,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::dump::{self, ThreadStack};
 use super::procfs;
+use super::trust::{self, Privilege, Refusal};
 
 /// Every py-spy release with `dump --json`; the one the fixtures were captured with.
 pub const TESTED_VERSION: &str = "0.4.3";
@@ -30,13 +34,25 @@ pub struct PySpy {
 /// Why py-spy cannot be used, or why one dump failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PySpyError {
-    #[error(
-        "py-spy not found (looked {looked}); install it where wtdiag can run it: `pip install py-spy` \
-         (in the app's venv or system-wide), or give its path with --py-spy"
-    )]
-    NotFound { looked: String },
+    #[error("py-spy not found on PATH; {}", not_found_advice(.beside, *.elevated))]
+    NotFound {
+        /// py-spy binaries beside the target, named and never run.
+        beside: Vec<Beside>,
+        elevated: bool,
+    },
     #[error("--py-spy {0}: no such executable file; give the path of the py-spy binary")]
     NotExecutable(PathBuf),
+    #[error(
+        "{given} ({origin}) is not run: {refusal}; as root (or with capabilities) wtdiag runs a \
+         program only when it and every directory above it are owned by root (or the sudo \
+         user) and writable by no one else: install py-spy on root's PATH (`sudo pip install \
+         py-spy`, or `sudo install -o root -m 755 py-spy /usr/local/bin/`) or `chmod go-w` it"
+    )]
+    Untrusted {
+        given: PathBuf,
+        origin: &'static str,
+        refusal: Refusal,
+    },
     #[error(
         "{path}: py-spy {version} cannot `dump --json`; upgrade it: `pip install -U py-spy` (wtdiag is tested with {TESTED_VERSION})"
     )]
@@ -71,6 +87,50 @@ pub enum PySpyError {
     },
 }
 
+/// A py-spy found next to the target's Python.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Beside {
+    pub path: PathBuf,
+    pub uid: u32,
+    /// Why `--py-spy PATH` would be refused too (wtdiag is elevated and the file or a directory
+    /// above it is not safe).
+    pub refusal: Option<Refusal>,
+}
+
+fn not_found_advice(beside: &[Beside], elevated: bool) -> String {
+    let install = if elevated {
+        "install it on root's PATH: `sudo pip install py-spy` (or copy the py-spy binary to \
+         /usr/local/bin, owned by root, mode 755)"
+    } else {
+        "install it on your PATH: `pip install py-spy`"
+    };
+    if beside.is_empty() {
+        return format!("{install}, or give its path with --py-spy");
+    }
+    let named: Vec<String> = beside
+        .iter()
+        .map(|b| match &b.refusal {
+            None => format!(
+                "py-spy found at {}, owned by uid {}, beside the target; pass --py-spy {} if you \
+                 trust it",
+                b.path.display(),
+                b.uid,
+                b.path.display()
+            ),
+            Some(refusal) => format!(
+                "py-spy found at {}, owned by uid {}, beside the target, would be refused with \
+                 --py-spy too ({refusal})",
+                b.path.display(),
+                b.uid
+            ),
+        })
+        .collect();
+    format!(
+        "{}; wtdiag never runs a program from the target's directories; {install}",
+        named.join("; ")
+    )
+}
+
 fn stderr_suffix(stderr: &str) -> String {
     if stderr.is_empty() {
         String::new()
@@ -89,23 +149,25 @@ impl PySpyError {
     }
 }
 
-/// Where to look for py-spy, in order.
+/// Where py-spy may come from, and where it is only looked for to be named.
 pub struct Candidates {
     pub explicit: Option<PathBuf>,
-    /// Directories of wtdiag's own PATH.
+    /// Directories of wtdiag's own PATH (root's under sudo), absolute ones only.
     pub path_dirs: Vec<PathBuf>,
     /// Directories next to the target's Python: its venv's bin/, its executable's directory.
+    /// A py-spy found there is named in the error, never run.
     pub target_dirs: Vec<PathBuf>,
+    pub privilege: Privilege,
 }
 
 impl Candidates {
-    /// The directories beside the target's interpreter: the directory of argv[0] (the venv's
-    /// `bin/gunicorn` or `bin/python`), `$VIRTUAL_ENV/bin` of its environment, and the directory
-    /// of its executable.
+    /// wtdiag's PATH, and the directories beside the target's interpreter: the directory of
+    /// argv[0] and argv[1] (the venv's `bin/gunicorn` or `bin/python`), `$VIRTUAL_ENV/bin` of
+    /// its environment, and the directory of its executable. Only `VIRTUAL_ENV` is taken from
+    /// the target's environment.
     pub fn for_target(explicit: Option<PathBuf>, target_pid: u32) -> Candidates {
         let mut target_dirs = Vec::new();
         let cwd = procfs::cwd(target_pid).ok();
-        let env = procfs::environ(target_pid).unwrap_or_default();
         if let Ok(args) = procfs::cmdline(target_pid) {
             for arg in args.iter().take(2) {
                 let p = Path::new(arg);
@@ -120,22 +182,83 @@ impl Candidates {
                 }
             }
         }
-        if let Some((_, venv)) = env.iter().find(|(k, _)| k == "VIRTUAL_ENV") {
-            target_dirs.push(Path::new(venv).join("bin"));
+        let venv = procfs::environ(target_pid)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|(k, _)| k == "VIRTUAL_ENV")
+            .map(|(_, v)| v);
+        if let Some(venv) = venv.filter(|v| v.starts_with('/')) {
+            target_dirs.push(Path::new(&venv).join("bin"));
         }
         if let Ok(exe) = procfs::exe(target_pid)
             && let Some(dir) = exe.parent()
         {
             target_dirs.push(dir.to_path_buf());
         }
-        target_dirs.dedup();
+        let mut seen = std::collections::HashSet::new();
+        target_dirs.retain(|d| seen.insert(d.clone()));
         Candidates {
             explicit,
             path_dirs: std::env::var_os("PATH")
                 .map(|p| std::env::split_paths(&p).collect())
                 .unwrap_or_default(),
             target_dirs,
+            privilege: Privilege::current(),
         }
+    }
+
+    /// The py-spy to run: `--py-spy`, else the first one on PATH, as [`trust::program`] lets
+    /// it run. A relative PATH entry (`.`, empty) is skipped: it names whatever directory
+    /// wtdiag was started in.
+    fn choose(&self) -> Result<PathBuf, PySpyError> {
+        if let Some(given) = &self.explicit {
+            return trust::program(given, &self.privilege).map_err(|refusal| match refusal {
+                Refusal::NotExecutable(_) => PySpyError::NotExecutable(given.clone()),
+                refusal => PySpyError::Untrusted {
+                    given: given.clone(),
+                    origin: "--py-spy",
+                    refusal,
+                },
+            });
+        }
+        let on_path = self
+            .path_dirs
+            .iter()
+            .filter(|d| d.is_absolute())
+            .map(|d| d.join("py-spy"))
+            .find(|p| is_executable_file(p));
+        if let Some(found) = on_path {
+            return trust::program(&found, &self.privilege).map_err(|refusal| {
+                PySpyError::Untrusted {
+                    given: found.clone(),
+                    origin: "on PATH",
+                    refusal,
+                }
+            });
+        }
+        Err(PySpyError::NotFound {
+            beside: self.beside_target(),
+            elevated: self.privilege.elevated,
+        })
+    }
+
+    /// py-spy files beside the target, looked at (stat) and never run.
+    fn beside_target(&self) -> Vec<Beside> {
+        use std::os::unix::fs::MetadataExt;
+        self.target_dirs
+            .iter()
+            .filter(|d| d.is_absolute())
+            .map(|d| d.join("py-spy"))
+            .filter_map(|path| {
+                let meta = std::fs::metadata(&path).ok().filter(|m| m.is_file())?;
+                let refusal = trust::program(&path, &self.privilege).err();
+                Some(Beside {
+                    path,
+                    uid: meta.uid(),
+                    refusal,
+                })
+            })
+            .collect()
     }
 }
 
@@ -145,35 +268,10 @@ fn is_executable_file(p: &Path) -> bool {
 }
 
 impl PySpy {
-    /// Finds py-spy and checks that it can dump JSON.
+    /// Finds py-spy, checks that it may be run, then that it can dump JSON. `path` is the
+    /// canonical path that was checked: the one every dump executes.
     pub fn locate(candidates: &Candidates) -> Result<PySpy, PySpyError> {
-        let path = if let Some(p) = &candidates.explicit {
-            if !is_executable_file(p) {
-                return Err(PySpyError::NotExecutable(p.clone()));
-            }
-            p.clone()
-        } else {
-            candidates
-                .path_dirs
-                .iter()
-                .chain(&candidates.target_dirs)
-                .map(|d| d.join("py-spy"))
-                .find(|p| is_executable_file(p))
-                .ok_or_else(|| {
-                    let dirs: Vec<String> = candidates
-                        .target_dirs
-                        .iter()
-                        .map(|d| d.display().to_string())
-                        .collect();
-                    PySpyError::NotFound {
-                        looked: if dirs.is_empty() {
-                            "on PATH".to_string()
-                        } else {
-                            format!("on PATH and in {}", dirs.join(", "))
-                        },
-                    }
-                })?
-        };
+        let path = candidates.choose()?;
         let version = Self::version_of(&path)?;
         let help = run_quick(&path, &["dump", "--help"])?;
         if !help.contains("--json") {
@@ -413,6 +511,7 @@ mod tests {
             explicit: Some(PathBuf::from("/nonexistent/py-spy")),
             path_dirs: vec![],
             target_dirs: vec![],
+            privilege: Privilege::new(0, false, None),
         };
         assert!(matches!(
             PySpy::locate(&c),
@@ -422,9 +521,51 @@ mod tests {
             explicit: None,
             path_dirs: vec![PathBuf::from("/nonexistent")],
             target_dirs: vec![PathBuf::from("/srv/venv/bin")],
+            privilege: Privilege::new(0, false, None),
         };
         let err = PySpy::locate(&c).unwrap_err().to_string();
-        assert!(err.contains("pip install py-spy"), "{err}");
-        assert!(err.contains("/srv/venv/bin"), "{err}");
+        assert!(err.contains("sudo pip install py-spy"), "{err}");
+        assert!(err.contains("--py-spy"), "{err}");
+    }
+
+    #[test]
+    fn a_py_spy_beside_the_target_is_named_never_run() {
+        let dir = std::env::temp_dir().join(format!("wtdiag-beside-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let marker = dir.join("ran");
+        let planted = dir.join("py-spy");
+        std::fs::write(
+            &planted,
+            format!(
+                "#!/bin/sh\ntouch {}\necho 'py-spy 0.4.3'\n",
+                marker.display()
+            ),
+        )
+        .unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let c = Candidates {
+            explicit: None,
+            path_dirs: vec![PathBuf::from("relative-dir"), PathBuf::from("/nonexistent")],
+            target_dirs: vec![dir.clone()],
+            privilege: Privilege::new(1000, false, None),
+        };
+        let err = PySpy::locate(&c).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("py-spy found at {}", planted.display())),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "pass --py-spy {} if you trust it",
+                planted.display()
+            )),
+            "{text}"
+        );
+        assert!(!marker.exists(), "the planted py-spy was run");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

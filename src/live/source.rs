@@ -1,17 +1,22 @@
 //! Source lines of the application's frames, read from the files the target runs (through
 //! `/proc/PID/root`, so a worker in a container is read from its own filesystem). py-spy gives
-//! file and line only; the line of code makes a call site readable (`requests.get(url)`).
+//! file and line only; the line of code makes a call site readable (`requests.get(url)`). The
+//! paths come from the target, so a file is read only if the target's own user could read it
+//! ([`trust::read_as`]): root does not print a line of a file the target may not see.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use super::procfs;
+use super::trust::{self, Credentials};
 use crate::report::Frame;
 
 /// Files read once per run; a missing or unreadable file is remembered as such.
 #[derive(Default)]
 pub struct SourceLines {
     files: HashMap<String, Option<Vec<String>>>,
+    /// Each target's credentials; a target that exited reads as anyone would.
+    readers: HashMap<u32, Credentials>,
 }
 
 /// Files larger than this are not read (generated code, bundles).
@@ -29,10 +34,14 @@ impl SourceLines {
     }
 
     fn line(&mut self, pid: u32, file: &str, line: u32) -> Option<String> {
+        let reader = self
+            .readers
+            .entry(pid)
+            .or_insert_with(|| Credentials::of(pid).unwrap_or_else(Credentials::anyone));
         let lines = self
             .files
             .entry(file.to_string())
-            .or_insert_with(|| read_lines(pid, file));
+            .or_insert_with(|| read_lines(pid, reader, file));
         let text = lines
             .as_ref()?
             .get(usize::try_from(line).ok()?.checked_sub(1)?)?;
@@ -41,22 +50,18 @@ impl SourceLines {
     }
 }
 
-fn read_lines(pid: u32, file: &str) -> Option<Vec<String>> {
+fn read_lines(pid: u32, reader: &Credentials, file: &str) -> Option<Vec<String>> {
     let path = Path::new(file);
     if !path.is_absolute() || !file.ends_with(".py") {
         return None;
     }
-    let through_root = procfs::path_in(pid, path);
-    let readable =
-        |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() <= MAX_FILE_BYTES);
-    let chosen = if readable(&through_root) {
-        through_root
-    } else if readable(path) {
-        path.to_path_buf()
-    } else {
-        return None;
-    };
-    let bytes = std::fs::read(chosen).ok()?;
+    let bytes = trust::read_as(
+        &procfs::path_in(pid, Path::new("/")),
+        path,
+        reader,
+        MAX_FILE_BYTES,
+    )
+    .or_else(|| trust::read_as(Path::new("/"), path, reader, MAX_FILE_BYTES))?;
     Some(
         String::from_utf8_lossy(&bytes)
             .lines()

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use super::gunicorn_config::MasterView;
 use super::procfs::{self, ProcError};
+use super::trust::{self, Credentials};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -128,12 +129,16 @@ fn master_view(pid: u32, args: Vec<String>) -> MasterView {
     }
 }
 
-/// Reads a file as process `pid` sees it.
+/// Reads a file as process `pid` sees it, and only if it may read it: the path comes from the
+/// target (its `-c FILE`), so root reads no more through it than the target could. Its content
+/// is data: the caller keeps the parsed `timeout` and prints nothing else of it.
 pub fn read_as(pid: u32, path: &std::path::Path) -> Option<String> {
-    let through_root: PathBuf = procfs::path_in(pid, path);
-    std::fs::read_to_string(through_root)
-        .or_else(|_| std::fs::read_to_string(path))
-        .ok()
+    const MAX_CONFIG_BYTES: u64 = 1 << 20;
+    let reader = Credentials::of(pid)?;
+    let root: PathBuf = procfs::path_in(pid, std::path::Path::new("/"));
+    let bytes = trust::read_as(&root, path, &reader, MAX_CONFIG_BYTES)
+        .or_else(|| trust::read_as(std::path::Path::new("/"), path, &reader, MAX_CONFIG_BYTES))?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]

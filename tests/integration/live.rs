@@ -20,7 +20,7 @@ use crate::common::{Run, TempDir, fixture, wtdiag, wtdiag_cmd};
 /// The master's --timeout in these tests: long enough that no worker is killed while sampled.
 const TIMEOUT: f64 = 20.0;
 
-fn venv() -> PathBuf {
+pub(crate) fn venv() -> PathBuf {
     let dir = std::env::var_os("WTDIAG_TEST_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| fixture(".cache/venv-test"));
@@ -36,7 +36,7 @@ fn venv() -> PathBuf {
     dir
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
@@ -73,7 +73,7 @@ fn stop_pid(pid: u32, sig: Signal, grace: Duration) {
     }
 }
 
-fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
     let until = Instant::now() + within;
     while !done() {
         assert!(
@@ -114,12 +114,12 @@ fn children(pid: u32) -> Vec<u32> {
 }
 
 /// A child process stopped (SIGTERM, then SIGKILL) by pid when dropped.
-struct Guarded {
+pub(crate) struct Guarded {
     child: Child,
 }
 
 impl Guarded {
-    fn spawn(cmd: &mut Command, what: &str) -> Guarded {
+    pub(crate) fn spawn(cmd: &mut Command, what: &str) -> Guarded {
         Guarded {
             child: cmd
                 .spawn()
@@ -127,7 +127,7 @@ impl Guarded {
         }
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 }
@@ -141,14 +141,14 @@ impl Drop for Guarded {
 
 /// A throw-away PostgreSQL 15 cluster on 127.0.0.1 (fixtures/lib/pgcluster.sh), seeded with the
 /// fixture app's tables; its postmaster is stopped by pid on drop.
-struct PgCluster {
+pub(crate) struct PgCluster {
     port: u16,
     postmaster: u32,
     _dir: TempDir,
 }
 
 impl PgCluster {
-    fn start(name: &str, venv: &Path) -> PgCluster {
+    pub(crate) fn start(name: &str, venv: &Path) -> PgCluster {
         let dir = TempDir::new(&format!("live-pg-{name}"));
         let lib = fixture("lib/pgcluster.sh");
         let out = Command::new("bash")
@@ -201,14 +201,14 @@ impl PgCluster {
             .env_remove("PGPASSWORD");
     }
 
-    fn dsn(&self) -> String {
+    pub(crate) fn dsn(&self) -> String {
         format!(
             "host=127.0.0.1 port={} user=postgres dbname=wtapp",
             self.port
         )
     }
 
-    fn client(&self) -> postgres::Client {
+    pub(crate) fn client(&self) -> postgres::Client {
         postgres::Client::connect(&self.dsn(), postgres::NoTls)
             .expect("connect to the test cluster")
     }
@@ -239,7 +239,7 @@ fn blackhole(venv: &Path) -> (Guarded, u16) {
 
 /// `gunicorn wtapp.wsgi:application -w N -k sync --timeout 20` from the test venv. On drop the
 /// master gets SIGTERM (2 s of graceful timeout), then it and every worker it had SIGKILL.
-struct Gunicorn {
+pub(crate) struct Gunicorn {
     master: Option<Guarded>,
     port: u16,
     dir: TempDir,
@@ -248,7 +248,7 @@ struct Gunicorn {
 }
 
 impl Gunicorn {
-    fn start(
+    pub(crate) fn start(
         name: &str,
         venv: &Path,
         workers: usize,
@@ -301,7 +301,7 @@ impl Gunicorn {
         g
     }
 
-    fn master(&self) -> u32 {
+    pub(crate) fn master(&self) -> u32 {
         self.master.as_ref().expect("master").pid()
     }
 
@@ -310,14 +310,14 @@ impl Gunicorn {
     }
 
     /// Sends `GET path` and keeps the connection open.
-    fn fire(&mut self, path: &str) {
+    pub(crate) fn fire(&mut self, path: &str) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to gunicorn");
         write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("send request");
         self.requests.push(s);
     }
 
     /// The worker serving `path` and when its request started, from the app's request log.
-    fn serving(&self, path: &str) -> (u32, SystemTime) {
+    pub(crate) fn serving(&self, path: &str) -> (u32, SystemTime) {
         let log = self.dir.join("app.log");
         let suffix = format!(" INFO request start GET {path}");
         let mut found = None;
@@ -357,8 +357,12 @@ impl Drop for Gunicorn {
     }
 }
 
+/// `wtdiag live ARGS --py-spy <the test venv's py-spy>`: wtdiag never picks the py-spy beside
+/// its target by itself.
 fn live(args: &[&str]) -> Run {
-    wtdiag(&[&["live"], args].concat())
+    let py_spy = venv().join("bin/py-spy");
+    let py_spy = py_spy.to_str().expect("a UTF-8 venv path");
+    wtdiag(&[&["live"], args, &["--py-spy", py_spy]].concat())
 }
 
 fn worker(report: &Value, pid: u32) -> &Value {
@@ -606,7 +610,8 @@ fn live_stops_cleanly_on_ctrl_c_and_never_leaves_a_worker_stopped() {
             "--duration",
             "60s",
         ])
-        .args(["--interval", "50ms", "--format", "json"])
+        .args(["--interval", "50ms", "--format", "json", "--py-spy"])
+        .arg(venv.join("bin/py-spy"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -661,7 +666,8 @@ fn live_keeps_the_other_workers_when_one_exits_mid_sample() {
         .expect("an idle worker");
     let child = wtdiag_cmd()
         .args(["live", "--pid", &g.master().to_string(), "--duration", "3s"])
-        .args(["--format", "json"])
+        .args(["--format", "json", "--py-spy"])
+        .arg(venv.join("bin/py-spy"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -732,7 +738,7 @@ fn live_errors_say_what_to_do_and_exit_2() {
             .is_ok_and(|e| e.to_string_lossy().contains("python"))
     });
     assert_error(
-        live(&["--pid", &pid, "--py-spy", "/nonexistent/py-spy"]),
+        wtdiag(&["live", "--pid", &pid, "--py-spy", "/nonexistent/py-spy"]),
         &["--py-spy /nonexistent/py-spy", "no such executable"],
     );
     let empty = TempDir::new("live-empty-path");
@@ -742,18 +748,21 @@ fn live_errors_say_what_to_do_and_exit_2() {
         .env("VIRTUAL_ENV", empty.path())
         .output()
         .expect("wtdiag");
-    let run = Run {
-        code: run.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&run.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&run.stderr).into_owned(),
-    };
-    // argv[0] of the target is the venv's python, so py-spy is found beside it...
-    assert_eq!(
-        run.code, 0,
-        "py-spy next to the target's Python: {}",
-        run.stderr
+    let beside = venv.join("bin/py-spy");
+    // argv[0] of the target is the venv's python: the py-spy beside it is named, not run.
+    assert_error(
+        Run {
+            code: run.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&run.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&run.stderr).into_owned(),
+        },
+        &[
+            "py-spy not found on PATH",
+            &format!("py-spy found at {}", beside.display()),
+            &format!("--py-spy {}", beside.display()),
+        ],
     );
-    // ...and a target started as plain `python3` from PATH has no venv beside it.
+    // A target started as plain `python3` from PATH has no venv beside it.
     let bare = Guarded::spawn(
         Command::new("python3")
             .args(["-c", "import time; time.sleep(60)"])
@@ -761,21 +770,19 @@ fn live_errors_say_what_to_do_and_exit_2() {
             .env_remove("VIRTUAL_ENV"),
         "python3",
     );
-    if !Path::new("/usr/bin/py-spy").exists() && !Path::new("/bin/py-spy").exists() {
-        let out = wtdiag_cmd()
-            .args(["live", "--pid", &bare.pid().to_string()])
-            .env("PATH", empty.path())
-            .output()
-            .expect("wtdiag");
-        assert_error(
-            Run {
-                code: out.status.code().unwrap_or(-1),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            },
-            &["py-spy not found", "pip install py-spy", "--py-spy"],
-        );
-    }
+    let out = wtdiag_cmd()
+        .args(["live", "--pid", &bare.pid().to_string()])
+        .env("PATH", empty.path())
+        .output()
+        .expect("wtdiag");
+    assert_error(
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        },
+        &["py-spy not found", "pip install py-spy", "--py-spy"],
+    );
 
     assert_error(
         live(&["--pid", &pid, "--duration", "10x"]),

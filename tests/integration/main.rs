@@ -7,6 +7,7 @@ mod bad_input;
 mod common;
 mod generated;
 mod live;
+mod live_security;
 mod logs;
 mod pg;
 mod wild;
