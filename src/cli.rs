@@ -77,7 +77,9 @@ pub struct WindowArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// Gunicorn error logs; '-' reads stdin; .gz is read as gzip; rotated files are merged by time
+    /// Gunicorn error logs; '-' reads stdin; .gz is read as gzip; rotated files are merged by time.
+    /// A kernel log among them (dmesg, dmesg -T, kern.log, journalctl -k) is recognised: its OOM
+    /// kills confirm out-of-memory SIGKILLs
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<String>,
     /// Application log with request start/end lines (time, pid, METHOD /path), to name the

@@ -50,6 +50,8 @@ pub enum Basis {
     AbortDefault,
     /// A SIGKILL near the start of its input: its `WORKER TIMEOUT` may lie before the cut.
     CutOff,
+    /// The kernel log shows the OOM killer killing this pid.
+    KernelOom,
     /// Decided by a pattern across workers: boot-to-timeout intervals, one pass of the master.
     Pattern,
 }

@@ -2,6 +2,7 @@
 
 pub mod applog_join;
 pub mod incident;
+pub mod kernel_join;
 pub mod live;
 pub mod pg;
 pub mod pg_join;

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, FixedOffset};
 
 use crate::analyze::incident::{Basis, Incident};
+use crate::analyze::kernel_join::KernelKill;
 use crate::report::{Cause, Confidence, Event, EventDetail, Evidence, Finding, Severity};
 
 /// Evidence rows per finding: enough to see the pattern, few enough to read at 3 a.m.
@@ -120,7 +121,9 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, g: &Group) -> Fi
         .map(|f| format!(" at {}", f.short()))
         .unwrap_or_default();
     let what = match (basis, g.any_timeout) {
-        (Basis::UnprovokedKill, _) => plural(count, "worker killed", "workers killed"),
+        (Basis::UnprovokedKill | Basis::KernelOom, _) => {
+            plural(count, "worker killed", "workers killed")
+        }
         (Basis::Crash, _) => plural(count, "worker crash", "worker crashes"),
         (Basis::CutOff, _) => plural(count, "worker killed", "workers killed"),
         (_, _) => plural(count, "worker timeout", "worker timeouts"),
@@ -150,6 +153,9 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, g: &Group) -> Fi
         (Cause::LockWait, _) => format!("{what}{on}: waiting on a row/table lock{site}"),
         (Cause::Deadlock, _) => format!("{what}{on}: deadlock in the database{site}"),
         (Cause::CpuBound, _) => format!("{what}{on}: CPU-bound request code{site}"),
+        (Cause::Memory, Basis::KernelOom) => {
+            format!("{what}: killed by the kernel's OOM killer (pid in the kernel log)")
+        }
         (Cause::Memory, _) => {
             format!("{what} by SIGKILL with no timeout before: out of memory (kernel OOM killer)")
         }
@@ -249,6 +255,57 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     } else {
         format!("{n} {many}")
     }
+}
+
+/// OOM kills of Python processes that no Gunicorn record explains: before 20.1 Gunicorn logs
+/// nothing when a worker is SIGKILLed (only the next `Booting worker`), and an excerpt may not
+/// hold the record.
+pub fn silent_oom_finding(kills: &[&KernelKill]) -> Option<Finding> {
+    let ours: Vec<&&KernelKill> = kills
+        .iter()
+        .filter(|k| {
+            let c = k.kill.comm.to_ascii_lowercase();
+            c.contains("gunicorn") || c.starts_with("python") || c.contains("uvicorn")
+        })
+        .collect();
+    let first = ours.first()?;
+    let count = ours.len() as u64;
+    let mut pids: Vec<u32> = ours.iter().map(|k| k.kill.pid).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids.truncate(MAX_PIDS);
+    Some(Finding {
+        rank: 0,
+        cause: Cause::Memory,
+        severity: Severity::Critical,
+        confidence: Confidence::High,
+        title: format!(
+            "{} by the kernel's OOM killer with no Gunicorn record of it",
+            plural(count, "process killed", "processes killed")
+        ),
+        count,
+        request: None,
+        pids,
+        first_seen: ours.iter().filter_map(|k| k.kill.time).min(),
+        last_seen: ours.iter().filter_map(|k| k.kill.time).max(),
+        reason: format!(
+            "the kernel log shows the OOM killer killing {} ({}); the Gunicorn log has no \
+             SIGKILL record for it (Gunicorn before 20.1 logs only the next `Booting worker`, \
+             or the error log given does not cover it)",
+            first.kill.pid, first.kill.comm
+        ),
+        evidence: ours
+            .iter()
+            .take(EVIDENCE_PER_FINDING)
+            .map(|k| Evidence {
+                path: k.path.clone(),
+                line: Some(k.line),
+                text: k.kill.text.clone(),
+            })
+            .collect(),
+        advice: Cause::Memory.advice().to_string(),
+        ruled_out: Vec::new(),
+    })
 }
 
 /// Workers that never came up: the app is down, every request fails.

@@ -4,6 +4,7 @@ use anyhow::Result;
 
 use crate::analyze::applog_join::AppLogJoin;
 use crate::analyze::incident;
+use crate::analyze::kernel_join::{self, KernelKill, MAX_OOM_KILLS};
 use crate::analyze::pg_join::PgJoin;
 use crate::analyze::timeline::{Timeline, TimelineResult};
 use crate::analyze::worker_findings::{self, Groups};
@@ -12,6 +13,7 @@ use crate::commands::{Window, check_stdin_once, progress_for};
 use crate::input;
 use crate::parse::applog;
 use crate::parse::gunicorn::GunicornLog;
+use crate::parse::kernel;
 use crate::parse::pg::{PgEvent, PgLogReader};
 use crate::parse::skips::Skips;
 use crate::report::{CommandName, InputSummary, Report, Warning};
@@ -28,6 +30,9 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
 
     // Rotated logs given in any order are read oldest first, so incidents that straddle two
     // files (a timeout at the end of one, its kill at the start of the next) come together.
+    // OOM-killer lines of kernel logs among the inputs, read once the Gunicorn logs give the
+    // zone their `dmesg -T` times lack.
+    let mut kernel_lines: Vec<(String, u64, String)> = Vec::new();
     let mut plan = input::plan(&args.files)?;
     report.warnings.extend(duplicate_warnings(&plan));
     plan.inputs.sort_by_key(|p| p.first);
@@ -36,6 +41,25 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         let opened = planned.open(progress)?;
         let path = opened.path.clone();
         let compressed = opened.compressed;
+        if kernel::looks_like_kernel_log(opened.head()) {
+            let mut lossy = 0;
+            let counts = opened.for_each_line(|line| {
+                let (text, bad) = input::decode(line.bytes);
+                lossy += u64::from(bad);
+                if text.contains("Killed process ") && kernel_lines.len() < MAX_OOM_KILLS {
+                    kernel_lines.push((path.clone(), line.number, text.into_owned()));
+                }
+            })?;
+            report.inputs.push(summary(
+                &path,
+                "kernel",
+                compressed,
+                counts,
+                Skips::default(),
+                lossy,
+            ));
+            continue;
+        }
         let mut log = GunicornLog::new(&path);
         let mut sink = |event| timeline.push(event);
         let counts = opened.for_each_line(|line| log.push(line, &mut sink))?;
@@ -69,6 +93,21 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         app_offset,
         database_seen,
     } = timeline.finish();
+
+    let offset = app_offset
+        .or_else(|| incidents.first().map(|i| *i.time.offset()))
+        .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC"));
+    let oom_kills: Vec<KernelKill> = kernel_lines
+        .into_iter()
+        .filter_map(|(path, line, text)| {
+            Some(KernelKill {
+                kill: kernel::parse_line(&text, offset)?,
+                path,
+                line,
+            })
+        })
+        .collect();
+    let silent_ooms: Vec<&KernelKill> = kernel_join::join(&mut incidents, &oom_kills);
 
     let app_plan = input::plan(&args.app_log)?;
     report.warnings.extend(duplicate_warnings(&app_plan));
@@ -153,6 +192,9 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         groups.add(inc);
     }
     report.findings = groups.findings();
+    report
+        .findings
+        .extend(worker_findings::silent_oom_finding(&silent_ooms));
     report
         .findings
         .extend(worker_findings::boot_failure_finding(&events));

@@ -3,6 +3,7 @@
 
 pub mod applog;
 pub mod gunicorn;
+pub mod kernel;
 pub mod number;
 pub mod pg;
 pub mod skips;
