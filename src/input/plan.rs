@@ -18,7 +18,7 @@ pub struct Planned {
     pub path: String,
     /// The first timestamp in its first lines (none for stdin).
     pub first: Option<DateTime<FixedOffset>>,
-    /// stdin cannot be reopened: it stays open from the sniff.
+    /// stdin and pipes cannot be reopened: they stay open from the sniff.
     stdin: Option<Input>,
 }
 
@@ -51,10 +51,12 @@ pub fn plan(paths: &[String]) -> Result<Plan, InputError> {
         let input = open(path, None)?;
         let mut h = DefaultHasher::new();
         input.head().hash(&mut h);
-        let file = (path != "-")
+        let meta = (path != "-")
             .then(|| std::fs::metadata(path).ok())
-            .flatten()
-            .map(|m| (m.dev(), m.ino()));
+            .flatten();
+        let file = meta.as_ref().map(|m| (m.dev(), m.ino()));
+        // A pipe (`<(dmesg -T)`, a FIFO) cannot be read twice: it stays open, like stdin.
+        let reopenable = meta.as_ref().is_some_and(|m| m.is_file());
         sniffed.push(Sniffed {
             path: path.clone(),
             first: (path != "-")
@@ -62,7 +64,7 @@ pub fn plan(paths: &[String]) -> Result<Plan, InputError> {
                 .flatten(),
             head_hash: h.finish(),
             file,
-            stdin: (path == "-").then_some(input),
+            stdin: (!reopenable).then_some(input),
         });
     }
 

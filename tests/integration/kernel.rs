@@ -95,3 +95,27 @@ fn an_oom_kill_gunicorn_did_not_log_is_a_finding_of_its_own() {
     );
     assert_eq!(m[0]["pids"][0], killed_pid());
 }
+
+#[test]
+fn a_kernel_log_given_as_a_pipe_is_read_once_and_whole() {
+    // `wtdiag logs error.log <(dmesg -T)`: the input is a pipe, which cannot be opened twice.
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' logs '{}' <(cat '{}') --format json",
+            env!("CARGO_BIN_EXE_wtdiag"),
+            fixture("kernel/gunicorn-oom.log").display(),
+            fixture("kernel/kernel-oom.dmesg-T").display()
+        ))
+        .output()
+        .expect("bash");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = memory_findings(&json);
+    assert_eq!(m[0]["confidence"], "high", "{}", json["findings"]);
+}
