@@ -937,6 +937,7 @@ fn finding(cause: Cause, workers: &[&WorkerDiagnosis]) -> Finding {
         Cause::BootTimeout => "still loading the application",
         Cause::SlowClient => "waiting on a client",
         Cause::HostStall => "stalled with the whole process",
+        Cause::ProxyTimeout => "outlasting the proxy's timeout",
         Cause::Unknown => "busy, cause unclear",
     };
     let least_left = workers

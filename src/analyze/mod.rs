@@ -6,6 +6,7 @@ pub mod kernel_join;
 pub mod live;
 pub mod pg;
 pub mod pg_join;
+pub mod proxy_join;
 pub mod stack;
 pub mod timeline;
 pub mod window;

@@ -7,6 +7,7 @@ use chrono::{DateTime, FixedOffset};
 
 use crate::analyze::incident::{Basis, Incident};
 use crate::analyze::kernel_join::KernelKill;
+use crate::analyze::proxy_join::ProxyLine;
 use crate::report::{Cause, Confidence, Event, EventDetail, Evidence, Finding, Severity};
 
 /// Evidence rows per finding: enough to see the pattern, few enough to read at 3 a.m.
@@ -183,6 +184,7 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, g: &Group) -> Fi
         (Cause::SlowClient, _) => {
             format!("{what}{on}: waiting on a client, not on the application{site}")
         }
+        (Cause::ProxyTimeout, _) => format!("{what}{on}: the proxy gave up before Gunicorn"),
         (Cause::HostStall, _) => {
             format!("{what} in lock-step: the whole process or host stalled, not a request")
         }
@@ -304,6 +306,53 @@ pub fn silent_oom_finding(kills: &[&KernelKill]) -> Option<Finding> {
             })
             .collect(),
         advice: Cause::Memory.advice().to_string(),
+        ruled_out: Vec::new(),
+    })
+}
+
+/// The proxy gave up before Gunicorn (nginx `upstream timed out`, a 504): `proxy_read_timeout`
+/// is below Gunicorn's `timeout`, so clients get 504s while the workers keep running.
+pub fn proxy_timeout_finding(lines: &[&ProxyLine]) -> Option<Finding> {
+    if lines.is_empty() {
+        return None;
+    }
+    let count = lines.len() as u64;
+    let mut requests: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.up.request.as_deref().map(path_only))
+        .collect();
+    requests.sort();
+    requests.dedup();
+    let request = (requests.len() == 1).then(|| requests[0].clone());
+    let on = request
+        .as_deref()
+        .map(|r| format!(" on {r}"))
+        .unwrap_or_default();
+    Some(Finding {
+        rank: 0,
+        cause: Cause::ProxyTimeout,
+        severity: Severity::High,
+        confidence: Confidence::High,
+        title: format!(
+            "{}{on}: the proxy gave up before Gunicorn (504s while the workers kept running)",
+            plural(count, "proxy timeout", "proxy timeouts")
+        ),
+        count,
+        request,
+        pids: Vec::new(),
+        first_seen: lines.iter().filter_map(|l| l.up.time).min(),
+        last_seen: lines.iter().filter_map(|l| l.up.time).max(),
+        reason: "nginx logged 'upstream timed out (110: Connection timed out) while reading \
+                 response header from upstream': it stopped waiting after proxy_read_timeout and \
+                 answered 504 while the worker was still on the request, so proxy_read_timeout \
+                 is below Gunicorn's timeout"
+            .into(),
+        evidence: lines
+            .iter()
+            .take(EVIDENCE_PER_FINDING)
+            .map(|l| l.evidence())
+            .collect(),
+        advice: Cause::ProxyTimeout.advice().to_string(),
         ruled_out: Vec::new(),
     })
 }

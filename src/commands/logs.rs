@@ -6,6 +6,7 @@ use crate::analyze::applog_join::AppLogJoin;
 use crate::analyze::incident;
 use crate::analyze::kernel_join::{self, KernelKill, MAX_OOM_KILLS};
 use crate::analyze::pg_join::PgJoin;
+use crate::analyze::proxy_join::{self, MAX_PROXY_LINES, ProxyLine};
 use crate::analyze::timeline::{Timeline, TimelineResult};
 use crate::analyze::worker_findings::{self, Groups};
 use crate::cli::LogsArgs;
@@ -14,6 +15,7 @@ use crate::input;
 use crate::parse::applog;
 use crate::parse::gunicorn::GunicornLog;
 use crate::parse::kernel;
+use crate::parse::nginx;
 use crate::parse::pg::{PgEvent, PgLogReader};
 use crate::parse::skips::Skips;
 use crate::report::{CommandName, InputSummary, Report, Warning};
@@ -33,6 +35,7 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     // OOM-killer lines of kernel logs among the inputs, read once the Gunicorn logs give the
     // zone their `dmesg -T` times lack.
     let mut kernel_lines: Vec<(String, u64, String)> = Vec::new();
+    let mut proxy_lines: Vec<(String, u64, String)> = Vec::new();
     let mut plan = input::plan(&args.files)?;
     report.warnings.extend(duplicate_warnings(&plan));
     plan.inputs.sort_by_key(|p| p.first);
@@ -53,6 +56,25 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
             report.inputs.push(summary(
                 &path,
                 "kernel",
+                compressed,
+                counts,
+                Skips::default(),
+                lossy,
+            ));
+            continue;
+        }
+        if nginx::looks_like_error_log(opened.head()) {
+            let mut lossy = 0;
+            let counts = opened.for_each_line(|line| {
+                let (text, bad) = input::decode(line.bytes);
+                lossy += u64::from(bad);
+                if text.contains("upstream") && proxy_lines.len() < MAX_PROXY_LINES {
+                    proxy_lines.push((path.clone(), line.number, text.into_owned()));
+                }
+            })?;
+            report.inputs.push(summary(
+                &path,
+                "nginx_error",
                 compressed,
                 counts,
                 Skips::default(),
@@ -108,6 +130,23 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         })
         .collect();
     let silent_ooms: Vec<&KernelKill> = kernel_join::join(&mut incidents, &oom_kills);
+    let proxy: Vec<ProxyLine> = proxy_lines
+        .into_iter()
+        .filter_map(|(path, line, text)| {
+            let up = nginx::parse_line(&text, offset)?;
+            let mut end = text.len().min(400);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            Some(ProxyLine {
+                up,
+                path,
+                line,
+                text: text[..end].to_string(),
+            })
+        })
+        .collect();
+    let proxy_timeouts = proxy_join::join(&mut incidents, &proxy);
 
     let app_plan = input::plan(&args.app_log)?;
     report.warnings.extend(duplicate_warnings(&app_plan));
@@ -195,6 +234,9 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     report
         .findings
         .extend(worker_findings::silent_oom_finding(&silent_ooms));
+    report
+        .findings
+        .extend(worker_findings::proxy_timeout_finding(&proxy_timeouts));
     report
         .findings
         .extend(worker_findings::boot_failure_finding(&events));

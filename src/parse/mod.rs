@@ -4,6 +4,7 @@
 pub mod applog;
 pub mod gunicorn;
 pub mod kernel;
+pub mod nginx;
 pub mod number;
 pub mod pg;
 pub mod skips;

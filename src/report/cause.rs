@@ -30,13 +30,17 @@ pub enum Cause {
     /// Every worker stalled at once: the heartbeat file on slow storage, a stopped or
     /// CPU-throttled container, a swapping host.
     HostStall,
+    /// The reverse proxy gave up first (nginx `upstream timed out`, a 504) while the worker
+    /// kept running: `proxy_read_timeout` below Gunicorn's `timeout`, the timeouts in the wrong
+    /// order.
+    ProxyTimeout,
     /// Not enough evidence to say.
     #[default]
     Unknown,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 11] = [
+    pub const ALL: [Cause; 12] = [
         Cause::NPlusOne,
         Cause::MissingApiTimeout,
         Cause::SlowQuery,
@@ -47,6 +51,7 @@ impl Cause {
         Cause::BootTimeout,
         Cause::SlowClient,
         Cause::HostStall,
+        Cause::ProxyTimeout,
         Cause::Unknown,
     ];
 
@@ -63,6 +68,7 @@ impl Cause {
             Cause::BootTimeout => "boot_timeout",
             Cause::SlowClient => "slow_client",
             Cause::HostStall => "host_stall",
+            Cause::ProxyTimeout => "proxy_timeout",
             Cause::Unknown => "unknown",
         }
     }
@@ -143,6 +149,15 @@ impl Cause {
                  (cpu.stat nr_throttled) and whether it was paused or stopped, and the host for \
                  swapping (vmstat si/so, dmesg). If the workers had just started, loading the app \
                  may take longer than timeout (see boot_timeout)."
+            }
+            Cause::ProxyTimeout => {
+                "Put the timeouts in order, outermost longest: client > load balancer > nginx \
+                 proxy_read_timeout > Gunicorn --timeout > statement_timeout/lock_timeout and \
+                 every outbound call's timeout. Set proxy_read_timeout a few seconds above \
+                 Gunicorn's timeout (35s for 30s), or lower Gunicorn's: when the proxy gives up \
+                 first, the client gets a 504 while the worker keeps running the request for \
+                 nothing, holding its slot until Gunicorn's own timeout. Then fix the slow \
+                 request itself (see the other findings)."
             }
             Cause::Unknown => {
                 "The log does not say what the worker was doing. Run `wtdiag live --pid <master>` \

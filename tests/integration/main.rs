@@ -11,5 +11,6 @@ mod live;
 mod live_security;
 mod logs;
 mod pg;
+mod proxy;
 mod wild;
 mod worst_shapes;
