@@ -12,13 +12,15 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset};
 
+use crate::analyze::live_calls::{self, OutboundCall, PeerKind};
 use crate::analyze::stack::{self, Origin, StackVerdict};
 use crate::live::dump::ThreadStack;
+use crate::live::gunicorn_config::WorkerClass;
 use crate::live::pg_activity::{Backend, BackendActivity};
 use crate::live::profile::{self, ThreadPoint};
 use crate::live::sampler::Sample;
 use crate::report::{
-    Cause, Confidence, Evidence, Finding, Frame, SampledFrame, Severity, WorkerState,
+    Cause, Confidence, Evidence, Finding, Frame, SampledFrame, Severity, ThreadState, WorkerState,
 };
 
 /// Innermost frames listed per worker.
@@ -31,6 +33,10 @@ const GROWTH_MIN_BYTES: i64 = 100 << 20;
 const GROWTH_MIN_BYTES_PER_SECOND: f64 = (20 << 20) as f64;
 /// Workers listed as evidence per finding.
 const EVIDENCE_WORKERS: usize = 4;
+/// gthread's main loop notifies the master at least once a second (`ThreadWorker.run`:
+/// `self.notify()`, then `poller.select(timeout=1.0)`); a heartbeat older than this means the
+/// main thread could not run.
+const MAIN_LOOP_SILENT_SECONDS: f64 = 3.0;
 
 /// What the worker is doing, by its stacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +92,16 @@ pub struct StackReading {
     /// When the request's samples start and end (seconds since sampling began).
     pub busy_from: f64,
     pub busy_to: f64,
+    /// The request was already running at the first sample: `busy_to - busy_from` is a lower
+    /// bound of how long it has run.
+    pub busy_from_start: bool,
+    /// The thread's name (`ThreadPoolExecutor-0_1`, `MainThread`), when py-spy could read it.
+    pub thread_name: Option<String>,
+    /// The outbound call the thread waits in, named for its peer.
+    pub call: Option<OutboundCall>,
+    /// The request was on the thread in every sample for at least the stuck threshold: on an
+    /// event loop, which switches only when a call yields, it held the loop that long.
+    pub long_run: bool,
 }
 
 impl StackReading {
@@ -108,7 +124,15 @@ impl StackReading {
             lazy_samples: 0,
             busy_from: 0.0,
             busy_to: 0.0,
+            busy_from_start: false,
+            thread_name: None,
+            call: None,
+            long_run: false,
         }
+    }
+
+    fn is_busy(&self) -> bool {
+        matches!(self.activity, Activity::Busy | Activity::Stuck)
     }
 }
 
@@ -120,25 +144,35 @@ fn is_gunicorn(f: &Frame) -> bool {
     stack::origin(&f.file) == Origin::Package("gunicorn")
 }
 
-/// True when the thread is inside a request: under Gunicorn's request handler, or (another
-/// server) in application code.
+/// A frame that runs one request whatever the worker class: Django's WSGI/ASGI handler, an ASGI
+/// server's per-request task (uvicorn's `RequestResponseCycle.run_asgi`).
+fn is_request_entry(f: &Frame) -> bool {
+    f.file.contains("/django/core/handlers/")
+        || (stack::origin(&f.file) == Origin::Package("uvicorn")
+            && f.function.ends_with("run_asgi"))
+}
+
+/// True when the thread is inside a request: under Gunicorn's request handler (sync, gthread's
+/// pool threads, gevent's greenlets), a WSGI/ASGI request frame, or application code called from
+/// the worker's loop (an asyncio callback: uvicorn). The launcher's frames before Gunicorn's
+/// first one (`bin/gunicorn`'s `<module>`) do not count as application code.
 fn is_serving(frames: &[Frame]) -> bool {
-    let mut any_gunicorn = false;
-    for f in frames {
-        if is_gunicorn(f) {
-            any_gunicorn = true;
-            if matches!(method(&f.function), "handle_request" | "handle") {
-                return true;
-            }
-        }
+    let app_or_entry = |f: &Frame| stack::origin(&f.file) == Origin::App || is_request_entry(f);
+    match frames.iter().position(is_gunicorn) {
+        Some(first) => frames[first..].iter().any(|f| {
+            (is_gunicorn(f) && matches!(method(&f.function), "handle_request" | "handle"))
+                || app_or_entry(f)
+        }),
+        None => frames.iter().any(app_or_entry),
     }
-    !any_gunicorn && frames.iter().any(|f| stack::origin(&f.file) == Origin::App)
 }
 
 struct PointReading<'a> {
     point: ThreadPoint<'a>,
     serving: bool,
     verdict: Option<StackVerdict>,
+    /// The outbound call a blocked request thread waits in.
+    call: Option<OutboundCall>,
 }
 
 fn read_point(point: ThreadPoint<'_>) -> PointReading<'_> {
@@ -147,6 +181,9 @@ fn read_point(point: ThreadPoint<'_>) -> PointReading<'_> {
         point,
         serving,
         verdict: serving.then(|| stack::classify(&point.stack.frames)),
+        call: (serving && !point.stack.active)
+            .then(|| live_calls::outbound_call(&point.stack.frames))
+            .flatten(),
     }
 }
 
@@ -200,7 +237,78 @@ pub fn read_stacks(samples: &[Sample], stuck_min: f64) -> StackReading {
         return idle(Activity::Idle, Some(thread_id));
     }
     let run = &readings[readings.len() - trailing..];
-    read_request(run, samples.len(), thread_id, stuck_min)
+    let name = timelines
+        .iter()
+        .find(|t| t.thread_id == thread_id)
+        .and_then(|t| t.name);
+    with_thread(
+        read_request(run, samples.len(), thread_id, stuck_min),
+        name,
+        readings.len() == trailing && run[0].point.at <= samples[0].at.as_secs_f64(),
+    )
+}
+
+fn with_thread(mut reading: StackReading, name: Option<&str>, from_start: bool) -> StackReading {
+    reading.thread_name = name.map(str::to_string);
+    reading.busy_from_start = from_start;
+    reading
+}
+
+/// Every thread of a worker that is serving a request at the end of sampling, each read on its
+/// own (gthread's pool threads; one thread for the other classes), in order of first appearance.
+pub fn read_threads(samples: &[Sample], stuck_min: f64) -> Vec<StackReading> {
+    let Some(first_at) = samples.first().map(|s| s.at.as_secs_f64()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for t in profile::threads(samples) {
+        let readings: Vec<PointReading<'_>> = t.points.iter().copied().map(read_point).collect();
+        let trailing = readings.iter().rev().take_while(|r| r.serving).count();
+        if trailing == 0 {
+            continue;
+        }
+        let run = &readings[readings.len() - trailing..];
+        let reading = read_request(run, samples.len(), t.thread_id, stuck_min);
+        if reading.is_busy() {
+            let from_start = readings.len() == trailing && run[0].point.at <= first_at;
+            out.push(with_thread(reading, t.name, from_start));
+        }
+    }
+    out
+}
+
+/// The worker class by the frames its threads run: the stacks say what runs, whatever the
+/// config says (a class set by an expression, a custom subclass).
+pub fn class_from_stacks(samples: &[Sample]) -> Option<WorkerClass> {
+    for sample in samples.iter().take(3) {
+        for t in &sample.threads {
+            for f in &t.frames {
+                let file = f.file.as_str();
+                let class = if file.ends_with("gunicorn/workers/gthread.py") {
+                    WorkerClass::Gthread
+                } else if file.ends_with("gunicorn/workers/ggevent.py")
+                    || file.ends_with("gevent/hub.py")
+                {
+                    WorkerClass::Gevent
+                } else if file.ends_with("gunicorn/workers/geventlet.py")
+                    || file.contains("/eventlet/hubs/")
+                {
+                    WorkerClass::Eventlet
+                } else if file.ends_with("uvicorn/workers.py")
+                    || file.ends_with("uvicorn_worker/_workers.py")
+                    || file.ends_with("gunicorn/workers/gasgi.py")
+                {
+                    WorkerClass::Asyncio
+                } else if file.ends_with("gunicorn/workers/sync.py") {
+                    WorkerClass::Sync
+                } else {
+                    continue;
+                };
+                return Some(class);
+            }
+        }
+    }
+    None
 }
 
 /// The cause of one request from its run of busy samples.
@@ -252,6 +360,7 @@ fn read_request(
         ..StackReading::empty(Activity::Busy, Some(thread_id), samples)
     };
     let samples_of = |k: usize| format!("{k} of {n} samples");
+    reading.long_run = reading.busy_to - reading.busy_from >= stuck_min;
 
     let lazy_points: Vec<usize> = (0..n)
         .filter(|i| verdicts[*i].cause == Cause::NPlusOne)
@@ -355,6 +464,35 @@ fn read_request(
     reading.view = dominant.view.clone();
     reading.stuck_frame = dominant.stuck_frame.clone();
     reading.reason = format!("{} ({})", dominant.reason, samples_of(with_cause.len()));
+    // The latest blocked sample of the dominant cause that waits in an outbound call.
+    let call = with_cause.iter().rev().find_map(|i| run[*i].call.clone());
+    let call_reason = |call: &OutboundCall, k: usize| {
+        let at = dominant
+            .call_site
+            .as_ref()
+            .map(|f| format!(" at {}", site(f)))
+            .unwrap_or_default();
+        format!(
+            "waiting for {}{at}: an outbound call with no (or a long) timeout ({})",
+            call.waits_for,
+            samples_of(k)
+        )
+    };
+    if dominant.cause == Cause::CpuBound
+        && active_share < 0.5
+        && let Some(call) = call.clone()
+    {
+        // A socket call in application code: no library frame says "network", the line does.
+        reading.cause = Some(Cause::MissingApiTimeout);
+        reading.confidence = if cause_share >= 0.6 && active_share <= 0.2 {
+            Confidence::High
+        } else {
+            Confidence::Medium
+        };
+        reading.reason = call_reason(&call, with_cause.len());
+        reading.call = Some(call);
+        return reading;
+    }
     match dominant.cause {
         Cause::MissingApiTimeout => {
             reading.cause = Some(Cause::MissingApiTimeout);
@@ -363,7 +501,12 @@ fn read_request(
             } else {
                 Confidence::Medium
             };
+            if let Some(call) = call {
+                reading.reason = call_reason(&call, with_cause.len());
+                reading.call = Some(call);
+            }
         }
+
         Cause::SlowQuery | Cause::LockWait => {
             reading.cause = Some(Cause::SlowQuery);
             reading.confidence = Confidence::Low;
@@ -462,6 +605,12 @@ pub struct WorkerInput {
     pub heartbeat_age: Option<f64>,
     pub memory: Option<MemoryTrend>,
     pub backend: BackendLookup,
+    /// Which clock applies (by its stacks, else the master's settings).
+    pub class: WorkerClass,
+    /// gthread's pool size.
+    pub threads: u32,
+    /// The reading is one request thread of the worker, not the worker as a whole.
+    pub request_thread: bool,
 }
 
 /// Run-wide facts.
@@ -492,6 +641,111 @@ pub struct WorkerDiagnosis {
     pub last_seen: Option<DateTime<FixedOffset>>,
     /// Set when the database cause was told by PostgreSQL itself.
     pub database_confirmed: bool,
+    pub class: WorkerClass,
+    /// The request thread (id, name) this diagnosis is about; None for a whole worker.
+    pub thread: Option<(u64, Option<String>)>,
+    pub call: Option<OutboundCall>,
+}
+
+/// What the master's clock means for a busy reading.
+struct ClockReading {
+    /// How long the request has run.
+    busy_seconds: Option<f64>,
+    /// `busy_seconds` is a lower bound.
+    at_least: bool,
+    seconds_left: Option<f64>,
+    /// Event-loop classes: the loop is held by one call.
+    loop_blocked: Option<bool>,
+    /// What the clock means, for the evidence line.
+    note: Option<String>,
+}
+
+/// The request's age as sampled: from its first busy sample to its last.
+fn sampled_age(reading: &StackReading) -> f64 {
+    (reading.busy_to - reading.busy_from).max(reading.stuck_seconds)
+}
+
+/// Which clock a busy request runs against, by worker class (see ATTRIBUTION: the master aborts
+/// a worker whose heartbeat is older than `timeout`; who beats the heart depends on the class).
+/// - sync: the worker notifies between requests, so the heartbeat's age is the request's age.
+/// - gthread: only the main thread's loop notifies (`ThreadWorker.run`); request threads are
+///   never timed out. The worker is aborted only when the main thread cannot run.
+/// - gevent/eventlet/asyncio: the loop notifies (gevent: `GeventWorker.run`'s `notify();
+///   gevent.sleep(1.0)`; uvicorn: `Server.on_tick` every `timeout / 2`); a call that does not
+///   yield holds the loop, and then the heartbeat ages towards `timeout`.
+fn clock(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) -> ClockReading {
+    let left = |age: f64| match ctx.timeout {
+        Some(t) if t > 0.0 && !input.exited => Some((t - age).max(0.0)),
+        _ => None,
+    };
+    let sampled = Some(sampled_age(reading));
+    let at_least = reading.busy_from_start;
+    match &input.class {
+        WorkerClass::Gthread if input.request_thread => ClockReading {
+            busy_seconds: sampled,
+            at_least,
+            seconds_left: None,
+            loop_blocked: None,
+            note: Some(
+                "gthread: the master never times out a request thread (only the main thread \
+                 notifies it); this request holds its thread until it returns or the client \
+                 goes away"
+                    .into(),
+            ),
+        },
+        WorkerClass::Gthread => {
+            let starved = input
+                .heartbeat_age
+                .filter(|age| *age >= MAIN_LOOP_SILENT_SECONDS);
+            ClockReading {
+                busy_seconds: sampled,
+                at_least,
+                seconds_left: starved.and_then(left),
+                loop_blocked: None,
+                note: Some(match starved {
+                    Some(age) => format!(
+                        "gthread: the main thread has not notified the master for {age:.1} s \
+                         (GIL-holding C code, or the process is stopped): the master aborts the \
+                         worker when this reaches the timeout"
+                    ),
+                    None => "gthread: the main thread notifies the master, so no WORKER \
+                             TIMEOUT comes of a hung request"
+                        .into(),
+                }),
+            }
+        }
+        class if class.is_event_loop() => {
+            let blocked = reading.activity == Activity::Stuck || reading.long_run;
+            ClockReading {
+                busy_seconds: sampled,
+                at_least,
+                seconds_left: input.heartbeat_age.filter(|_| blocked).and_then(left),
+                loop_blocked: Some(blocked),
+                note: Some(if blocked {
+                    format!(
+                        "{}: this call holds the event loop; no other request of the worker \
+                         runs and the worker cannot notify the master",
+                        class.name()
+                    )
+                } else {
+                    format!(
+                        "{}: the loop runs between samples (other requests go on)",
+                        class.name()
+                    )
+                }),
+            }
+        }
+        _ => {
+            let age = input.heartbeat_age;
+            ClockReading {
+                busy_seconds: age,
+                at_least: false,
+                seconds_left: age.and_then(left),
+                loop_blocked: None,
+                note: None,
+            }
+        }
+    }
 }
 
 pub fn diagnose(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) -> WorkerDiagnosis {
@@ -503,11 +757,9 @@ pub fn diagnose(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) 
     let mut extra_advice = None;
     let mut database_confirmed = false;
 
-    let busy_seconds = input.heartbeat_age.filter(|_| busy);
-    let seconds_left = match (busy_seconds, ctx.timeout) {
-        (Some(age), Some(t)) if t > 0.0 && !input.exited => Some((t - age).max(0.0)),
-        _ => None,
-    };
+    let clock = clock(reading, input, ctx);
+    let busy_seconds = clock.busy_seconds.filter(|_| busy);
+    let seconds_left = clock.seconds_left.filter(|_| busy);
 
     if busy {
         let frame = reading
@@ -523,7 +775,8 @@ pub fn diagnose(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) 
             reading.samples
         );
         if let Some(age) = busy_seconds {
-            line.push_str(&format!("; request running for {age:.1} s"));
+            let least = if clock.at_least { "at least " } else { "" };
+            line.push_str(&format!("; request running for {least}{age:.1} s"));
         }
         match (seconds_left, ctx.timeout) {
             (Some(left), Some(t)) => {
@@ -531,6 +784,9 @@ pub fn diagnose(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) 
             }
             (None, Some(0.0)) => line.push_str("; the master's timeout is off (0)"),
             _ => {}
+        }
+        if let Some(note) = &clock.note {
+            line.push_str(&format!("; {note}"));
         }
         evidence.push(line);
         if !reading.hot_frames.is_empty() {
@@ -721,6 +977,21 @@ pub fn diagnose(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) 
         hot_frames: reading.hot_frames.clone(),
         major_faults_per_second: input.memory.map(|m| round1(m.major_faults_per_second)),
         exited: input.exited,
+        worker_class: Some(input.class.name().to_string()),
+        outbound: reading
+            .call
+            .as_ref()
+            .filter(|_| busy && cause == Some(Cause::MissingApiTimeout))
+            .map(|c| c.kind.name()),
+        view: reading.view.as_ref().filter(|_| busy).map(site),
+        busy_seconds_at_least: busy && clock.at_least,
+        loop_blocked: clock
+            .loop_blocked
+            .map(|b| b && busy)
+            .or_else(|| input.class.is_event_loop().then_some(false)),
+        threads_busy: None,
+        threads_total: None,
+        threads: Vec::new(),
     };
     WorkerDiagnosis {
         state,
@@ -749,6 +1020,180 @@ pub fn diagnose(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) 
         first_seen: busy.then(|| at(reading.busy_from)),
         last_seen: busy.then(|| at(reading.busy_to)),
         database_confirmed,
+        class: input.class.clone(),
+        thread: input
+            .request_thread
+            .then(|| {
+                reading
+                    .thread_id
+                    .map(|id| (id, reading.thread_name.clone()))
+            })
+            .flatten(),
+        call: reading
+            .call
+            .clone()
+            .filter(|_| cause == Some(Cause::MissingApiTimeout)),
+    }
+}
+
+/// A worker's diagnosis as a whole, and one per request it serves.
+#[derive(Debug, Clone)]
+pub struct WorkerOutcome {
+    /// The worker's row: for gthread, a summary of its threads (busy / total, the longest stuck).
+    pub worker: WorkerDiagnosis,
+    /// One diagnosis per request thread: what findings are made of.
+    pub requests: Vec<WorkerDiagnosis>,
+}
+
+impl WorkerOutcome {
+    /// The worker's row with its threads, for the report.
+    pub fn state(&self) -> WorkerState {
+        let mut state = self.worker.state.clone();
+        state.threads = self
+            .requests
+            .iter()
+            .filter(|r| r.state.state != "idle")
+            .map(thread_state)
+            .collect();
+        state
+    }
+}
+
+fn thread_state(d: &WorkerDiagnosis) -> ThreadState {
+    let s = &d.state;
+    let (thread_id, thread_name) = d.thread.clone().unwrap_or((0, None));
+    ThreadState {
+        pid: s.pid,
+        thread_id,
+        thread_name,
+        state: s.state.clone(),
+        stuck_seconds: s.stuck_seconds,
+        cause: s.cause,
+        frame: s.frame.clone(),
+        seconds_left: s.seconds_left,
+        rss_bytes: s.rss_bytes,
+        swap_bytes: s.swap_bytes,
+        busy_seconds: s.busy_seconds,
+        samples: s.samples,
+        hot_frames: s.hot_frames.clone(),
+        major_faults_per_second: s.major_faults_per_second,
+        exited: s.exited,
+        outbound: s.outbound,
+        view: s.view.clone(),
+        busy_seconds_at_least: s.busy_seconds_at_least,
+    }
+}
+
+/// Diagnoses a worker and each request thread it serves. `primary` is the worker's request
+/// thread as [`read_stacks`] picks it; `threads` every serving thread ([`read_threads`]).
+pub fn diagnose_worker(
+    primary: &StackReading,
+    threads: &[StackReading],
+    input: &WorkerInput,
+    ctx: &LiveContext,
+) -> WorkerOutcome {
+    let mut worker = diagnose(primary, input, ctx);
+    if input.class != WorkerClass::Gthread {
+        // One request at a time is visible: the worker's diagnosis is its request's.
+        let mut request = worker.clone();
+        request.thread = primary
+            .thread_id
+            .map(|id| (id, primary.thread_name.clone()));
+        let requests = if primary.is_busy() {
+            vec![request]
+        } else {
+            Vec::new()
+        };
+        return WorkerOutcome { worker, requests };
+    }
+    let database_waits = threads.iter().filter(|t| t.waits_on_database).count();
+    let requests: Vec<WorkerDiagnosis> = threads
+        .iter()
+        .map(|t| {
+            let thread_input = WorkerInput {
+                heartbeat_age: None,
+                memory: None,
+                request_thread: true,
+                // PostgreSQL's backend is matched per process: with one waiting thread it is
+                // that thread's.
+                backend: if t.waits_on_database && database_waits == 1 {
+                    input.backend.clone()
+                } else {
+                    BackendLookup::Unmatched
+                },
+                ..input.clone()
+            };
+            diagnose(t, &thread_input, ctx)
+        })
+        .collect();
+    // The row summarises: the longest-stuck request names the worker's state and cause.
+    if let Some(longest) = requests.iter().max_by(|a, b| {
+        a.state
+            .stuck_seconds
+            .total_cmp(&b.state.stuck_seconds)
+            .then(b.state.pid.cmp(&a.state.pid))
+    }) && worker.cause != Some(Cause::Memory)
+    {
+        let s = &longest.state;
+        worker.state.state = s.state.clone();
+        worker.state.stuck_seconds = s.stuck_seconds;
+        worker.state.cause = s.cause;
+        worker.state.frame = s.frame.clone();
+        worker.state.outbound = s.outbound;
+        worker.state.view = s.view.clone();
+        worker.state.hot_frames = s.hot_frames.clone();
+        worker.state.busy_seconds = s.busy_seconds;
+        worker.state.busy_seconds_at_least = s.busy_seconds_at_least;
+        worker.cause = longest.cause;
+    }
+    worker.state.threads_busy = Some(requests.len());
+    worker.state.threads_total = Some(input.threads.max(1) as usize);
+    WorkerOutcome { worker, requests }
+}
+
+/// Live advice for a cause: what to change, and for the causes whose standard remedy is written
+/// for logs (`unknown`, `memory`), what to look at next with `wtdiag live`.
+fn live_advice(cause: Cause) -> String {
+    match cause {
+        Cause::Unknown => "The stacks do not name a cause: the thread waits in a call wtdiag does \
+             not know (the frame above). Sample longer (--duration 30s) to see whether it moves, \
+             look at its C frames with `py-spy dump --native --pid PID`, and rerun with --pg if \
+             it may be the database."
+            .into(),
+        Cause::Memory => "The worker is short of memory while it runs: stream large querysets \
+             with .iterator(), paginate, cap per-request data, set max_requests to recycle \
+             leaking workers, and size workers to the RAM you have; watch it with a longer \
+             --duration to see the growth rate."
+            .into(),
+        other => other.advice().to_string(),
+    }
+}
+
+/// What the worker class adds to a cause's remedy.
+fn class_advice(d: &WorkerDiagnosis) -> Option<&'static str> {
+    let cause = d.cause?;
+    match &d.class {
+        WorkerClass::Gthread if d.thread.is_some() => Some(
+            "Under gthread nothing times a hung request out: it holds one of the worker's \
+             threads until it returns; when every thread of every worker is held, new requests \
+             queue and the proxy answers 504. Bound the call (above) rather than adding threads.",
+        ),
+        WorkerClass::Gevent | WorkerClass::Eventlet if cause.is_database() => Some(
+            "psycopg2 does not yield to the hub without a wait callback: call \
+             psycogreen.gevent.patch_psycopg() (eventlet: psycogreen.eventlet) in the post_fork \
+             hook, or every query blocks all greenlets of the worker and its heartbeat.",
+        ),
+        WorkerClass::Gevent | WorkerClass::Eventlet if cause == Cause::CpuBound => Some(
+            "CPU work never yields to the hub: every other request of the worker waits and its \
+             heartbeat stops. Run it in a sync/gthread worker pool or a background task.",
+        ),
+        WorkerClass::Asyncio if d.state.loop_blocked == Some(true) => Some(
+            "A sync call inside `async def` blocks the event loop: every request of the worker \
+             waits and the worker stops notifying the master. Await an async client \
+             (httpx.AsyncClient(timeout=10), asyncpg/psycopg 3 async) or move the call off the \
+             loop: await asyncio.to_thread(fn, ...) (Django: sync_to_async).",
+        ),
+        _ => None,
     }
 }
 
@@ -897,7 +1342,16 @@ fn database_cause(a: &BackendActivity) -> DatabaseCause {
     }
 }
 
-/// Busy workers grouped by (cause, call site), one finding per group.
+fn thread_label(d: &WorkerDiagnosis) -> String {
+    match &d.thread {
+        Some((_, Some(name))) => name.clone(),
+        Some((id, None)) => format!("{id:#x}"),
+        None => "?".into(),
+    }
+}
+
+/// Busy requests (and workers short of memory) grouped by (cause, call site), one finding per
+/// group.
 pub fn findings(diagnoses: &[WorkerDiagnosis]) -> Vec<Finding> {
     let mut groups: BTreeMap<(Cause, Option<String>), Vec<&WorkerDiagnosis>> = BTreeMap::new();
     for d in diagnoses {
@@ -914,10 +1368,29 @@ pub fn findings(diagnoses: &[WorkerDiagnosis]) -> Vec<Finding> {
 fn finding(cause: Cause, workers: &[&WorkerDiagnosis]) -> Finding {
     let first = workers[0];
     let count = workers.len() as u64;
-    let who = if count == 1 {
-        format!("worker {}", first.state.pid)
-    } else {
-        format!("{count} workers")
+    let threaded = workers
+        .iter()
+        .any(|w| w.thread.is_some() && w.class == WorkerClass::Gthread);
+    let who = match (count, threaded) {
+        (1, false) => format!("worker {}", first.state.pid),
+        (_, false) => format!("{count} workers"),
+        (1, true) => format!(
+            "a request in worker {} (thread {})",
+            first.state.pid,
+            thread_label(first)
+        ),
+        (_, true) => {
+            let mut pids: Vec<u32> = workers.iter().map(|w| w.state.pid).collect();
+            pids.dedup();
+            format!(
+                "{count} requests in worker{} {}",
+                if pids.len() == 1 { "" } else { "s" },
+                pids.iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
     };
     let at = first
         .site_with_code
@@ -925,7 +1398,13 @@ fn finding(cause: Cause, workers: &[&WorkerDiagnosis]) -> Finding {
         .map(|s| format!(" at {s}"))
         .unwrap_or_default();
     let confirmed = workers.iter().all(|w| w.database_confirmed);
+    let call_what = first
+        .call
+        .as_ref()
+        .filter(|c| c.kind != PeerKind::Http)
+        .map(|c| format!("stuck waiting for {} with no timeout", c.waits_for));
     let what = match cause {
+        Cause::MissingApiTimeout if call_what.is_some() => call_what.as_deref().unwrap_or_default(),
         Cause::MissingApiTimeout => "stuck in an outbound HTTP call with no timeout",
         Cause::LockWait => "waiting for a PostgreSQL lock",
         Cause::SlowQuery if confirmed => "waiting on a slow SQL statement",
@@ -940,9 +1419,26 @@ fn finding(cause: Cause, workers: &[&WorkerDiagnosis]) -> Finding {
         .iter()
         .filter_map(|w| w.state.seconds_left)
         .reduce(f64::min);
-    let left = least_left
-        .map(|s| format!("; {s:.0} s before the master's timeout kills it"))
-        .unwrap_or_default();
+    let longest_run = workers
+        .iter()
+        .filter_map(|w| w.state.busy_seconds)
+        .reduce(f64::max);
+    let left = match (least_left, &first.class) {
+        (Some(s), _) => format!("; {s:.0} s before the master's timeout kills it"),
+        (None, WorkerClass::Gthread) if threaded => format!(
+            "; running for {}{:.0} s, and the master never kills it (gthread)",
+            if first.state.busy_seconds_at_least {
+                "at least "
+            } else {
+                ""
+            },
+            longest_run.unwrap_or(0.0)
+        ),
+        (None, class) if class.is_event_loop() && first.state.loop_blocked == Some(true) => {
+            "; the event loop is blocked".to_string()
+        }
+        _ => String::new(),
+    };
     let title = format!("{who} {what}{at}{left}");
     let mut reason = first.reason.clone();
     if count > 1 {
@@ -952,14 +1448,28 @@ fn finding(cause: Cause, workers: &[&WorkerDiagnosis]) -> Finding {
     for w in workers.iter().take(EVIDENCE_WORKERS) {
         for text in &w.evidence {
             evidence.push(Evidence {
-                path: format!("pid {}", w.state.pid),
+                path: match &w.thread {
+                    Some(_) if w.class == WorkerClass::Gthread => {
+                        format!("pid {} thread {}", w.state.pid, thread_label(w))
+                    }
+                    _ => format!("pid {}", w.state.pid),
+                },
                 line: None,
                 text: text.clone(),
             });
         }
     }
-    let mut advice = cause.advice().to_string();
-    if let Some(extra) = &first.extra_advice {
+    let mut advice = match &first.call {
+        Some(call) if cause == Cause::MissingApiTimeout => format!(
+            "{} Move long calls to a background task (Celery/RQ).",
+            call.advice
+        ),
+        _ => live_advice(cause),
+    };
+    for extra in [first.extra_advice.as_deref(), class_advice(first)]
+        .into_iter()
+        .flatten()
+    {
         advice.push(' ');
         advice.push_str(extra);
     }
@@ -1035,6 +1545,9 @@ mod tests {
             heartbeat_age,
             memory: None,
             backend,
+            class: WorkerClass::Sync,
+            threads: 1,
+            request_thread: false,
         }
     }
 
