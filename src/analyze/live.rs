@@ -1107,7 +1107,7 @@ pub fn diagnose_worker(
         return WorkerOutcome { worker, requests };
     }
     let database_waits = threads.iter().filter(|t| t.waits_on_database).count();
-    let requests: Vec<WorkerDiagnosis> = threads
+    let mut requests: Vec<WorkerDiagnosis> = threads
         .iter()
         .map(|t| {
             let thread_input = WorkerInput {
@@ -1123,7 +1123,12 @@ pub fn diagnose_worker(
                 },
                 ..input.clone()
             };
-            diagnose(t, &thread_input, ctx)
+            let mut d = diagnose(t, &thread_input, ctx);
+            // Memory is the process's: each thread shows the worker's.
+            d.state.rss_bytes = worker.state.rss_bytes;
+            d.state.swap_bytes = worker.state.swap_bytes;
+            d.state.major_faults_per_second = worker.state.major_faults_per_second;
+            d
         })
         .collect();
     // The row summarises: the longest-stuck request names the worker's state and cause.
@@ -1145,6 +1150,12 @@ pub fn diagnose_worker(
         worker.state.busy_seconds = s.busy_seconds;
         worker.state.busy_seconds_at_least = s.busy_seconds_at_least;
         worker.cause = longest.cause;
+    }
+    // Every thread held: the worker's queue grows behind them, an outage for its clients.
+    if requests.len() >= input.threads.max(1) as usize {
+        for r in requests.iter_mut().filter(|r| r.state.state == "stuck") {
+            r.severity = r.severity.max(Severity::Critical);
+        }
     }
     worker.state.threads_busy = Some(requests.len());
     worker.state.threads_total = Some(input.threads.max(1) as usize);

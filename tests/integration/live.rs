@@ -18,9 +18,9 @@ use serde_json::Value;
 use crate::common::{Run, TempDir, fixture, wtdiag, wtdiag_cmd};
 
 /// The master's --timeout in these tests: long enough that no worker is killed while sampled.
-const TIMEOUT: f64 = 20.0;
+pub(crate) const TIMEOUT: f64 = 20.0;
 
-fn venv() -> PathBuf {
+pub(crate) fn venv() -> PathBuf {
     let dir = std::env::var_os("WTDIAG_TEST_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| fixture(".cache/venv-test"));
@@ -36,30 +36,30 @@ fn venv() -> PathBuf {
     dir
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
         .port()
 }
 
-fn signal(pid: u32, sig: Signal) -> bool {
+pub(crate) fn signal(pid: u32, sig: Signal) -> bool {
     kill(Pid::from_raw(pid as i32), sig).is_ok()
 }
 
 /// The state letter of /proc/PID/stat, None when the process is gone.
-fn proc_state(pid: u32) -> Option<char> {
+pub(crate) fn proc_state(pid: u32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = &stat[stat.rfind(')')? + 2..];
     after.chars().next().filter(|s| *s != 'Z' && *s != 'X')
 }
 
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     proc_state(pid).is_some()
 }
 
 /// Sends `sig`, waits up to `grace` for the process to go, then SIGKILLs it.
-fn stop_pid(pid: u32, sig: Signal, grace: Duration) {
+pub(crate) fn stop_pid(pid: u32, sig: Signal, grace: Duration) {
     if !alive(pid) {
         return;
     }
@@ -73,7 +73,7 @@ fn stop_pid(pid: u32, sig: Signal, grace: Duration) {
     }
 }
 
-fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
     let until = Instant::now() + within;
     while !done() {
         assert!(
@@ -85,7 +85,7 @@ fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
 }
 
 /// Direct children of `pid`, from /proc.
-fn children(pid: u32) -> Vec<u32> {
+pub(crate) fn children(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
         let Some(child) = entry
@@ -114,7 +114,7 @@ fn children(pid: u32) -> Vec<u32> {
 }
 
 /// A child process stopped (SIGTERM, then SIGKILL) by pid when dropped.
-struct Guarded {
+pub(crate) struct Guarded {
     child: Child,
 }
 
@@ -141,14 +141,14 @@ impl Drop for Guarded {
 
 /// A throw-away PostgreSQL 15 cluster on 127.0.0.1 (fixtures/lib/pgcluster.sh), seeded with the
 /// fixture app's tables; its postmaster is stopped by pid on drop.
-struct PgCluster {
+pub(crate) struct PgCluster {
     port: u16,
     postmaster: u32,
     _dir: TempDir,
 }
 
 impl PgCluster {
-    fn start(name: &str, venv: &Path) -> PgCluster {
+    pub(crate) fn start(name: &str, venv: &Path) -> PgCluster {
         let dir = TempDir::new(&format!("live-pg-{name}"));
         let lib = fixture("lib/pgcluster.sh");
         let out = Command::new("bash")
@@ -201,14 +201,14 @@ impl PgCluster {
             .env_remove("PGPASSWORD");
     }
 
-    fn dsn(&self) -> String {
+    pub(crate) fn dsn(&self) -> String {
         format!(
             "host=127.0.0.1 port={} user=postgres dbname=wtapp",
             self.port
         )
     }
 
-    fn client(&self) -> postgres::Client {
+    pub(crate) fn client(&self) -> postgres::Client {
         postgres::Client::connect(&self.dsn(), postgres::NoTls)
             .expect("connect to the test cluster")
     }
@@ -222,7 +222,7 @@ impl Drop for PgCluster {
 }
 
 /// fixtures/app/blackhole.py: accepts connections and never answers.
-fn blackhole(venv: &Path) -> (Guarded, u16) {
+pub(crate) fn blackhole(venv: &Path) -> (Guarded, u16) {
     let port = free_port();
     let guard = Guarded::spawn(
         Command::new(venv.join("bin/python"))
@@ -239,7 +239,7 @@ fn blackhole(venv: &Path) -> (Guarded, u16) {
 
 /// `gunicorn wtapp.wsgi:application -w N -k sync --timeout 20` from the test venv. On drop the
 /// master gets SIGTERM (2 s of graceful timeout), then it and every worker it had SIGKILL.
-struct Gunicorn {
+pub(crate) struct Gunicorn {
     master: Option<Guarded>,
     port: u16,
     dir: TempDir,
@@ -255,13 +255,34 @@ impl Gunicorn {
         pg: Option<&PgCluster>,
         blackhole_port: Option<u16>,
     ) -> Gunicorn {
+        Gunicorn::start_with(
+            name,
+            venv,
+            workers,
+            ("wtapp.wsgi:application", &["-k", "sync"]),
+            pg,
+            blackhole_port,
+        )
+    }
+
+    /// Like [`Gunicorn::start`], with another app (`asgiapp:app`) and worker options
+    /// (`-k gevent`, `--threads 4`).
+    pub(crate) fn start_with(
+        name: &str,
+        venv: &Path,
+        workers: usize,
+        (app, worker_args): (&str, &[&str]),
+        pg: Option<&PgCluster>,
+        blackhole_port: Option<u16>,
+    ) -> Gunicorn {
         let dir = TempDir::new(&format!("live-gunicorn-{name}"));
         let port = free_port();
         let mut cmd = Command::new(venv.join("bin/gunicorn"));
         cmd.current_dir(fixture("app"))
-            .args(["wtapp.wsgi:application", "-b"])
+            .args([app, "-b"])
             .arg(format!("127.0.0.1:{port}"))
-            .args(["-w", &workers.to_string(), "-k", "sync"])
+            .args(["-w", &workers.to_string()])
+            .args(worker_args)
             .args([
                 "--timeout",
                 &format!("{TIMEOUT:.0}"),
@@ -301,23 +322,23 @@ impl Gunicorn {
         g
     }
 
-    fn master(&self) -> u32 {
+    pub(crate) fn master(&self) -> u32 {
         self.master.as_ref().expect("master").pid()
     }
 
-    fn workers(&self) -> Vec<u32> {
+    pub(crate) fn workers(&self) -> Vec<u32> {
         children(self.master())
     }
 
     /// Sends `GET path` and keeps the connection open.
-    fn fire(&mut self, path: &str) {
+    pub(crate) fn fire(&mut self, path: &str) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to gunicorn");
         write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("send request");
         self.requests.push(s);
     }
 
     /// The worker serving `path` and when its request started, from the app's request log.
-    fn serving(&self, path: &str) -> (u32, SystemTime) {
+    pub(crate) fn serving(&self, path: &str) -> (u32, SystemTime) {
         let log = self.dir.join("app.log");
         let suffix = format!(" INFO request start GET {path}");
         let mut found = None;
@@ -357,11 +378,11 @@ impl Drop for Gunicorn {
     }
 }
 
-fn live(args: &[&str]) -> Run {
+pub(crate) fn live(args: &[&str]) -> Run {
     wtdiag(&[&["live"], args].concat())
 }
 
-fn worker(report: &Value, pid: u32) -> &Value {
+pub(crate) fn worker(report: &Value, pid: u32) -> &Value {
     report["workers"]
         .as_array()
         .expect("workers array")

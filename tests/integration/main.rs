@@ -6,5 +6,6 @@ mod bad_input;
 mod common;
 mod generated;
 mod live;
+mod live_workers;
 mod logs;
 mod pg;
