@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Prepares what the test suite needs on a fresh Debian machine, idempotently:
 #   - a Python venv at fixtures/.cache/venv-test with gunicorn, Django, psycopg2-binary,
-#     requests, py-spy, gevent (+ packaging, which Gunicorn's gevent worker imports) and uvicorn
-#     from PyPI (pinned below; gevent and uvicorn for the
-#     threaded/async worker-class tests of `wtdiag live`);
+#     requests, py-spy, and for the worker-class tests of `wtdiag live` gevent (+ packaging,
+#     which Gunicorn's gevent worker imports) and uvicorn, from PyPI (pinned below);
 #   - PostgreSQL server binaries (Debian's postgresql-15) when `initdb` is missing.
 # Prints nothing on success but the venv path on its last line.
 set -euo pipefail
