@@ -680,40 +680,45 @@ fn clock(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) -> Cloc
     };
     let sampled = Some(sampled_age(reading));
     let at_least = reading.busy_from_start;
+    // gthread: a heartbeat this old means the main thread could not run; the master then aborts
+    // the whole worker, request threads included.
+    let starved = input
+        .heartbeat_age
+        .filter(|age| *age >= MAIN_LOOP_SILENT_SECONDS);
     match &input.class {
         WorkerClass::Gthread if input.request_thread => ClockReading {
             busy_seconds: sampled,
             at_least,
-            seconds_left: None,
+            seconds_left: starved.and_then(left),
             loop_blocked: None,
-            note: Some(
-                "gthread: the master never times out a request thread (only the main thread \
-                 notifies it); this request holds its thread until it returns or the client \
-                 goes away"
+            note: Some(match starved {
+                Some(age) => format!(
+                    "gthread: the worker's main thread has not notified the master for {age:.1} \
+                     s (a thread holds the GIL in C code, or the process is stopped): the master \
+                     aborts the worker, this request with it, when that reaches the timeout"
+                ),
+                None => "gthread: the master never times out a request thread (only the main \
+                         thread notifies it); this request holds its thread until it returns or \
+                         the client goes away"
                     .into(),
-            ),
+            }),
         },
-        WorkerClass::Gthread => {
-            let starved = input
-                .heartbeat_age
-                .filter(|age| *age >= MAIN_LOOP_SILENT_SECONDS);
-            ClockReading {
-                busy_seconds: sampled,
-                at_least,
-                seconds_left: starved.and_then(left),
-                loop_blocked: None,
-                note: Some(match starved {
-                    Some(age) => format!(
-                        "gthread: the main thread has not notified the master for {age:.1} s \
+        WorkerClass::Gthread => ClockReading {
+            busy_seconds: sampled,
+            at_least,
+            seconds_left: starved.and_then(left),
+            loop_blocked: None,
+            note: Some(match starved {
+                Some(age) => format!(
+                    "gthread: the main thread has not notified the master for {age:.1} s \
                          (GIL-holding C code, or the process is stopped): the master aborts the \
                          worker when this reaches the timeout"
-                    ),
-                    None => "gthread: the main thread notifies the master, so no WORKER \
+                ),
+                None => "gthread: the main thread notifies the master, so no WORKER \
                              TIMEOUT comes of a hung request"
-                        .into(),
-                }),
-            }
-        }
+                    .into(),
+            }),
+        },
         class if class.is_event_loop() => {
             let blocked = reading.activity == Activity::Stuck || reading.long_run;
             ClockReading {
@@ -1111,7 +1116,6 @@ pub fn diagnose_worker(
         .iter()
         .map(|t| {
             let thread_input = WorkerInput {
-                heartbeat_age: None,
                 memory: None,
                 request_thread: true,
                 // PostgreSQL's backend is matched per process: with one waiting thread it is
@@ -1170,6 +1174,17 @@ fn live_advice(cause: Cause) -> String {
              not know (the frame above). Sample longer (--duration 30s) to see whether it moves, \
              look at its C frames with `py-spy dump --native --pid PID`, and rerun with --pg if \
              it may be the database."
+            .into(),
+        Cause::SlowQuery => "EXPLAIN ANALYZE the statement (--pg shows it, with the backend's \
+             wait; else pg_stat_activity.query), add the missing index or narrow the query; set \
+             statement_timeout (e.g. OPTIONS {'options': '-c statement_timeout=5000'} in \
+             DATABASES) below Gunicorn's timeout so a runaway query fails cleanly; move long \
+             reports to a background task."
+            .into(),
+        Cause::CpuBound => "The request computes without waiting on anything: profile it \
+             (py-spy record --pid PID --duration 30 draws where the time goes), cache the \
+             result, paginate, or move the work to a background task (Celery/RQ); give \
+             legitimately long endpoints their own worker pool rather than a longer timeout."
             .into(),
         Cause::Memory => "The worker is short of memory while it runs: stream large querysets \
              with .iterator(), paginate, cap per-request data, set max_requests to recycle \
@@ -1884,5 +1899,299 @@ mod tests {
             f.iter().all(|f| !f.pids.contains(&4)),
             "idle workers are no finding"
         );
+    }
+
+    const SP: &str = "/venv/lib/python3.11/site-packages";
+    const LIB: &str = "/usr/lib/python3.11";
+
+    fn frame(file: &str, function: &str, line: u32, code: Option<&str>) -> Frame {
+        Frame {
+            file: file.into(),
+            line,
+            function: function.into(),
+            code: code.map(str::to_string),
+        }
+    }
+
+    fn thread(id: u64, name: &str, active: bool, frames: Vec<Frame>) -> ThreadStack {
+        ThreadStack {
+            thread_id: id,
+            os_thread_id: None,
+            thread_name: Some(name.into()),
+            active,
+            owns_gil: active,
+            frames,
+        }
+    }
+
+    /// gthread's main thread, idle in its selector.
+    fn gthread_main() -> ThreadStack {
+        thread(
+            1,
+            "MainThread",
+            false,
+            vec![
+                frame("/venv/bin/gunicorn", "<module>", 8, None),
+                frame(
+                    &format!("{SP}/gunicorn/workers/gthread.py"),
+                    "ThreadWorker.run",
+                    425,
+                    None,
+                ),
+                frame(
+                    &format!("{LIB}/selectors.py"),
+                    "EpollSelector.select",
+                    468,
+                    None,
+                ),
+            ],
+        )
+    }
+
+    /// A pool thread in `handle_request`, then the given innermost frames.
+    fn pool_thread(id: u64, active: bool, inner: Vec<Frame>) -> ThreadStack {
+        let mut frames = vec![
+            frame(
+                &format!("{LIB}/threading.py"),
+                "Thread._bootstrap",
+                1002,
+                None,
+            ),
+            frame(
+                &format!("{SP}/gunicorn/workers/gthread.py"),
+                "ThreadWorker.handle_request",
+                771,
+                None,
+            ),
+            frame(
+                &format!("{SP}/django/core/handlers/base.py"),
+                "BaseHandler._get_response",
+                197,
+                None,
+            ),
+        ];
+        frames.extend(inner);
+        thread(id, &format!("ThreadPoolExecutor-0_{id}"), active, frames)
+    }
+
+    fn samples_of(threads: impl Fn(usize) -> Vec<ThreadStack>) -> Vec<Sample> {
+        (0..10)
+            .map(|i| Sample {
+                at: Duration::from_millis(200 * i as u64),
+                took: Duration::ZERO,
+                threads: threads(i),
+            })
+            .collect()
+    }
+
+    fn gthread_samples() -> Vec<Sample> {
+        samples_of(|i| {
+            vec![
+                pool_thread(
+                    2,
+                    false,
+                    vec![frame(
+                        "/srv/app/shop/views.py",
+                        "raw_socket_view",
+                        42,
+                        Some("reply = conn.recv(1024)"),
+                    )],
+                ),
+                pool_thread(
+                    3,
+                    true,
+                    vec![frame(
+                        "/srv/app/shop/views.py",
+                        "primes",
+                        59 + (i % 3) as u32,
+                        Some("found += 1"),
+                    )],
+                ),
+                gthread_main(),
+            ]
+        })
+    }
+
+    fn gthread_input(heartbeat_age: f64) -> WorkerInput {
+        WorkerInput {
+            class: WorkerClass::Gthread,
+            threads: 4,
+            ..input(20, Some(heartbeat_age), BackendLookup::NotAsked)
+        }
+    }
+
+    #[test]
+    fn gthread_threads_are_diagnosed_one_by_one_with_no_deadline() {
+        let samples = gthread_samples();
+        assert_eq!(class_from_stacks(&samples), Some(WorkerClass::Gthread));
+        let primary = read_stacks(&samples, 1.0);
+        let threads = read_threads(&samples, 1.0);
+        assert_eq!(threads.len(), 2, "the main thread serves nothing");
+        let o = diagnose_worker(&primary, &threads, &gthread_input(0.4), &context(30.0));
+        let mut causes: Vec<Option<Cause>> = o.requests.iter().map(|r| r.cause).collect();
+        causes.sort();
+        assert_eq!(
+            causes,
+            vec![Some(Cause::MissingApiTimeout), Some(Cause::CpuBound)]
+        );
+        let raw = o
+            .requests
+            .iter()
+            .find(|r| r.cause == Some(Cause::MissingApiTimeout))
+            .unwrap();
+        assert_eq!(raw.state.outbound, Some("socket"), "{}", raw.reason);
+        assert!(raw.reason.contains("raw socket"), "{}", raw.reason);
+        for r in &o.requests {
+            assert_eq!(r.state.seconds_left, None, "{}", r.reason);
+            assert!(r.state.busy_seconds_at_least);
+            assert!(r.evidence[0].contains("never times out a request thread"));
+        }
+        let state = o.state();
+        assert_eq!(
+            (state.threads_busy, state.threads_total),
+            (Some(2), Some(4))
+        );
+        assert_eq!(state.seconds_left, None, "the main thread notifies");
+        assert_eq!(state.threads.len(), 2);
+        let mut names: Vec<&str> = state
+            .threads
+            .iter()
+            .filter_map(|t| t.thread_name.as_deref())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["ThreadPoolExecutor-0_2", "ThreadPoolExecutor-0_3"]);
+
+        let f = findings(&o.requests);
+        assert_eq!(f.len(), 2, "{f:#?}");
+        for finding in &f {
+            assert!(
+                finding.title.contains("never kills it (gthread)"),
+                "{}",
+                finding.title
+            );
+            assert!(!finding.advice.contains("The log does not say"));
+        }
+        let raw = f
+            .iter()
+            .find(|f| f.cause == Cause::MissingApiTimeout)
+            .unwrap();
+        assert!(raw.advice.contains("settimeout"), "{}", raw.advice);
+
+        // The main thread silent for 5 s: the master will abort the worker, threads and all.
+        let o = diagnose_worker(&primary, &threads, &gthread_input(5.0), &context(30.0));
+        assert_eq!(o.worker.state.seconds_left, Some(25.0));
+        assert!(
+            o.requests
+                .iter()
+                .all(|r| r.state.seconds_left == Some(25.0))
+        );
+    }
+
+    #[test]
+    fn an_exhausted_pool_makes_its_stuck_requests_critical() {
+        let samples = gthread_samples();
+        let threads = read_threads(&samples, 1.0);
+        let mut input = gthread_input(0.4);
+        input.threads = 2;
+        let o = diagnose_worker(
+            &read_stacks(&samples, 1.0),
+            &threads,
+            &input,
+            &context(30.0),
+        );
+        let stuck: Vec<&WorkerDiagnosis> = o
+            .requests
+            .iter()
+            .filter(|r| r.state.state == "stuck")
+            .collect();
+        assert!(!stuck.is_empty());
+        assert!(stuck.iter().all(|r| r.severity == Severity::Critical));
+    }
+
+    /// uvicorn's main thread: the loop's callback running the app.
+    fn asyncio_samples(blocked: bool) -> Vec<Sample> {
+        samples_of(|i| {
+            let mut frames = vec![
+                frame("/venv/bin/gunicorn", "<module>", 8, None),
+                frame(
+                    &format!("{SP}/gunicorn/arbiter.py"),
+                    "Arbiter.run",
+                    247,
+                    None,
+                ),
+                frame(
+                    &format!("{SP}/uvicorn/workers.py"),
+                    "UvicornWorker.run",
+                    104,
+                    None,
+                ),
+                frame(
+                    &format!("{LIB}/asyncio/base_events.py"),
+                    "BaseEventLoop._run_once",
+                    1922,
+                    None,
+                ),
+            ];
+            if blocked || i == 9 {
+                frames.extend([
+                    frame(&format!("{LIB}/asyncio/events.py"), "Handle._run", 80, None),
+                    frame(
+                        "/srv/app/asgiapp.py",
+                        "blocking_view",
+                        34,
+                        Some("requests.get(url)"),
+                    ),
+                    frame(&format!("{SP}/requests/api.py"), "get", 87, None),
+                    frame(&format!("{LIB}/socket.py"), "SocketIO.readinto", 706, None),
+                ]);
+            } else {
+                frames.push(frame(
+                    &format!("{LIB}/selectors.py"),
+                    "EpollSelector.select",
+                    468,
+                    None,
+                ));
+            }
+            vec![thread(1, "MainThread", false, frames)]
+        })
+    }
+
+    #[test]
+    fn an_event_loop_is_blocked_only_when_one_call_holds_it() {
+        let ctx = context(30.0);
+        let samples = asyncio_samples(true);
+        assert_eq!(class_from_stacks(&samples), Some(WorkerClass::Asyncio));
+        let mut w = input(30, Some(12.0), BackendLookup::NotAsked);
+        w.class = WorkerClass::Asyncio;
+        let reading = read_stacks(&samples, 1.0);
+        let o = diagnose_worker(&reading, &read_threads(&samples, 1.0), &w, &ctx);
+        assert_eq!(o.worker.cause, Some(Cause::MissingApiTimeout));
+        assert_eq!(o.worker.state.loop_blocked, Some(true));
+        assert_eq!(o.worker.state.seconds_left, Some(18.0));
+        assert_eq!(o.requests.len(), 1);
+        let f = findings(&o.requests);
+        assert!(f[0].advice.contains("asyncio.to_thread"), "{}", f[0].advice);
+
+        // Seen once, between samples of an idle loop: running, not holding it.
+        let samples = asyncio_samples(false);
+        let reading = read_stacks(&samples, 1.0);
+        let o = diagnose_worker(&reading, &read_threads(&samples, 1.0), &w, &ctx);
+        assert_eq!(
+            o.worker.state.loop_blocked,
+            Some(false),
+            "{:?}",
+            o.worker.state
+        );
+        assert_eq!(o.worker.state.seconds_left, None);
+    }
+
+    #[test]
+    fn live_advice_is_never_the_logs_text() {
+        for cause in Cause::ALL {
+            assert!(
+                !live_advice(cause).contains("The log does not say"),
+                "{cause}"
+            );
+        }
     }
 }

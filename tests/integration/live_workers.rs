@@ -384,3 +384,55 @@ fn uvicorn_worker_blocked_by_a_sync_call_in_async_def_is_told_from_one_awaiting(
     assert_eq!(warnings_with(&report, "event_loop_partial_view").len(), 1);
     assert_live_advice(&report);
 }
+
+/// gthread's other case: a request thread holding the GIL in C code (the `re` engine
+/// backtracking) starves the main thread, whose loop is the heartbeat: the master will abort
+/// the worker, so here, and only here, a gthread worker and its request have seconds left.
+#[test]
+fn gthread_worker_whose_main_thread_is_starved_by_the_gil_has_seconds_left() {
+    let venv = venv();
+    let mut g = Gunicorn::start_with(
+        "gthread-gil",
+        &venv,
+        1,
+        (
+            "wtapp.wsgi:application",
+            &["-k", "gthread", "--threads", "2"],
+        ),
+        None,
+        None,
+    );
+    g.fire("/regex");
+    let (pid, started) = g.serving("/regex");
+    // Past gthread's silence threshold (3 s) before sampling.
+    wait_until("the heartbeat to age", Duration::from_secs(10), || {
+        started.elapsed().unwrap_or_default() >= Duration::from_millis(4500)
+    });
+    let run = live(&[
+        "--pid",
+        &g.master().to_string(),
+        "--duration",
+        "1s",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    let report = run.json();
+    let w = worker(&report, pid);
+    assert_eq!(w["worker_class"], "gthread", "{w:#}");
+    let left = w["seconds_left"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("the main thread cannot notify: {w:#}"));
+    assert!(left > 0.0 && left <= TIMEOUT - 3.0, "{w:#}");
+    let t = thread_with_view(w, "regex_view");
+    assert_eq!(t["cause"], "cpu_bound", "{t:#}");
+    assert_eq!(t["seconds_left"], w["seconds_left"], "{t:#}");
+    let f = finding_at(&report, "regex_view");
+    assert!(
+        f["title"]
+            .as_str()
+            .unwrap()
+            .contains("s before the master's timeout kills it"),
+        "{f:#}"
+    );
+}
