@@ -753,214 +753,41 @@ fn clock(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) -> Cloc
     }
 }
 
-pub fn diagnose(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) -> WorkerDiagnosis {
-    let busy = matches!(reading.activity, Activity::Busy | Activity::Stuck);
-    let mut cause = reading.cause.filter(|_| busy);
-    let mut confidence = reading.confidence;
-    let mut reason = reading.reason.clone();
-    let mut evidence = Vec::new();
-    let mut extra_advice = None;
-    let mut database_confirmed = false;
+/// What is said about a reading, refined by PostgreSQL and memory.
+struct Explanation {
+    cause: Option<Cause>,
+    confidence: Confidence,
+    reason: String,
+    evidence: Vec<String>,
+    /// What to do beyond the cause's standard remedy.
+    extra_advice: Option<String>,
+    database_confirmed: bool,
+}
 
+pub fn diagnose(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) -> WorkerDiagnosis {
+    let busy = reading.is_busy();
     let clock = clock(reading, input, ctx);
     let busy_seconds = clock.busy_seconds.filter(|_| busy);
     let seconds_left = clock.seconds_left.filter(|_| busy);
-
-    if busy {
-        let frame = reading
-            .stuck_frame
-            .as_ref()
-            .map(site)
-            .unwrap_or_else(|| "?".into());
-        let mut line = format!(
-            "{} {:.1} s in {frame} ({} of {} samples busy)",
-            reading.activity.name(),
-            reading.stuck_seconds,
-            reading.busy_samples,
-            reading.samples
-        );
-        if let Some(age) = busy_seconds {
-            let least = if clock.at_least { "at least " } else { "" };
-            line.push_str(&format!("; request running for {least}{age:.1} s"));
-        }
-        match (seconds_left, ctx.timeout) {
-            (Some(left), Some(t)) => {
-                line.push_str(&format!("; {left:.0} s left of the {t:.0} s timeout"))
-            }
-            (None, Some(0.0)) => line.push_str("; the master's timeout is off (0)"),
-            _ => {}
-        }
-        if let Some(note) = &clock.note {
-            line.push_str(&format!("; {note}"));
-        }
-        evidence.push(line);
-        if !reading.hot_frames.is_empty() {
-            let hot: Vec<String> = reading
-                .hot_frames
-                .iter()
-                .map(|h| format!("{:.0}% {}", h.share * 100.0, h.frame))
-                .collect();
-            evidence.push(format!("hottest frames: {}", hot.join(", ")));
-        }
-    }
-
-    if busy && reading.waits_on_database {
-        match &input.backend {
-            BackendLookup::Found(activity) if reading.cause == Some(Cause::NPlusOne) => {
-                // A loop of queries blocked right now: only a lock, or one statement as old as
-                // the block, outweighs the loop.
-                let told = database_cause(activity);
-                let statement_age = activity.backend.query_seconds.unwrap_or(0.0);
-                let one_long_statement = told.cause == Cause::SlowQuery
-                    && told.confirmed
-                    && statement_age + 0.5 >= reading.database_block_seconds;
-                if told.cause == Cause::LockWait || one_long_statement {
-                    cause = Some(told.cause);
-                    confidence = told.confidence;
-                    database_confirmed = told.confirmed;
-                    reason = format!("{}; {}", told.reason, reading.reason);
-                    extra_advice = told.advice;
-                }
-                evidence.extend(told.evidence);
-            }
-            BackendLookup::Found(activity)
-                if statement_began_later(activity, reading.database_block_seconds) =>
-            {
-                // The worker sat in one stack for longer than its backend's statement has run:
-                // several statements in a row from the same line, each quick.
-                let statement_age = activity.backend.query_seconds.unwrap_or(0.0);
-                let lazy = reading.lazy_samples > 0;
-                cause = Some(if lazy {
-                    Cause::NPlusOne
-                } else {
-                    Cause::SlowQuery
-                });
-                confidence = if lazy {
-                    Confidence::Medium
-                } else {
-                    Confidence::Low
-                };
-                reason = format!(
-                    "{:.1} s in the same database call{}, but its backend {} is {} with a \
-                     statement only {statement_age:.1} s old: one query after another from \
-                     the same line{}",
-                    reading.database_block_seconds,
-                    if lazy {
-                        " (a lazy related-object load)"
-                    } else {
-                        ""
-                    },
-                    activity.backend.pid,
-                    activity.backend.state.as_deref().unwrap_or("?"),
-                    if lazy { ", one per row of a loop" } else { "" }
-                );
-                evidence.push(format!("pg_stat_activity: {}", describe(&activity.backend)));
-            }
-            BackendLookup::Found(activity) => {
-                let told = database_cause(activity);
-                cause = Some(told.cause);
-                confidence = told.confidence;
-                database_confirmed = told.confirmed;
-                reason = told.reason;
-                evidence.extend(told.evidence);
-                extra_advice = told.advice;
-            }
-            _ if reading.cause == Some(Cause::NPlusOne) => {}
-            BackendLookup::Unmatched => {
-                reason.push_str(
-                    "; no backend in pg_stat_activity has this worker's client port (a Unix \
-                     socket, PgBouncer or NAT in between), so a lock wait cannot be told from a \
-                     slow statement",
-                );
-                extra_advice = Some(HOW_TO_TELL_LOCK_FROM_SLOW.to_string());
-            }
-            BackendLookup::NotAsked | BackendLookup::Failed => {
-                reason.push_str(
-                    ": a slow statement or a lock wait; without --pg wtdiag cannot tell which",
-                );
-                extra_advice = Some(HOW_TO_TELL_LOCK_FROM_SLOW.to_string());
-            }
-        }
-    }
-
-    let mut thrashing = false;
-    if let Some(m) = input.memory {
-        let swap_in_use = ctx.system_swap_used.is_some_and(|s| s > 0) || m.swap_bytes > 0;
-        if m.major_faults_per_second >= THRASHING_FAULTS_PER_SECOND
-            && m.swap_bytes > 0
-            && swap_in_use
-        {
-            thrashing = true;
-            let was = cause
-                .map(|c| format!(" (its stack says {c})"))
-                .unwrap_or_default();
-            cause = Some(Cause::Memory);
-            confidence = if m.major_faults_per_second >= 4.0 * THRASHING_FAULTS_PER_SECOND {
-                Confidence::High
-            } else {
-                Confidence::Medium
-            };
-            reason = format!(
-                "swap thrashing: {:.0} major page faults/s with {} MiB of the worker in swap \
-                 and swap in use on the machine{was}: every access to a swapped-out page waits \
-                 for the disk",
-                m.major_faults_per_second,
-                m.swap_bytes >> 20
-            );
-        } else if busy
-            && m.rss_growth_bytes >= GROWTH_MIN_BYTES
-            && m.seconds > 0.0
-            && m.rss_growth_bytes as f64 / m.seconds >= GROWTH_MIN_BYTES_PER_SECOND
-        {
-            let growth = format!(
-                "RSS grew by {} MiB in {:.1} s ({:.0} MiB/s) to {} MiB",
-                m.rss_growth_bytes >> 20,
-                m.seconds,
-                m.rss_growth_bytes as f64 / m.seconds / f64::from(1 << 20),
-                m.rss_bytes >> 20
-            );
-            if matches!(cause, None | Some(Cause::Unknown) | Some(Cause::CpuBound)) {
-                cause = Some(Cause::Memory);
-                confidence = Confidence::Medium;
-                extra_advice = Some(format!(
-                    "See what the request accumulates while it runs: `py-spy dump --locals --pid \
-                     {}` shows the growing locals; tracemalloc or memray in a test shows where \
-                     the memory is allocated.",
-                    input.pid
-                ));
-                reason = format!(
-                    "{growth} during one request: at this rate the kernel's OOM killer (or a \
-                     container memory limit) ends it"
-                );
-            } else {
-                reason.push_str(&format!("; {growth}"));
-            }
-        }
-        if thrashing || m.major_faults_per_second >= THRASHING_FAULTS_PER_SECOND {
-            evidence.push(format!(
-                "memory: RSS {} MiB, swap {} MiB, {:.0} major faults/s",
-                m.rss_bytes >> 20,
-                m.swap_bytes >> 20,
-                m.major_faults_per_second
-            ));
-        }
-    }
-
-    let severity = if thrashing {
-        Severity::Critical
-    } else if !busy {
-        Severity::Info
-    } else {
-        let close = match (seconds_left, ctx.timeout) {
-            (Some(left), Some(t)) => left <= (0.25 * t).max(5.0),
-            _ => false,
-        };
-        match reading.activity {
-            _ if close => Severity::Critical,
-            Activity::Stuck => Severity::High,
-            _ => Severity::Medium,
-        }
+    let mut x = Explanation {
+        cause: reading.cause.filter(|_| busy),
+        confidence: reading.confidence,
+        reason: reading.reason.clone(),
+        evidence: if busy {
+            busy_evidence(reading, &clock, ctx, busy_seconds, seconds_left)
+        } else {
+            Vec::new()
+        },
+        extra_advice: None,
+        database_confirmed: false,
     };
+    if busy && reading.waits_on_database {
+        refine_with_database(reading, &input.backend, &mut x);
+    }
+    let thrashing = input
+        .memory
+        .is_some_and(|m| refine_with_memory(m, busy, input.pid, ctx, &mut x));
+    let severity = severity(reading, busy, thrashing, seconds_left, ctx);
 
     let at =
         |secs: f64| ctx.started_at + chrono::Duration::milliseconds((secs * 1000.0).round() as i64);
@@ -972,7 +799,7 @@ pub fn diagnose(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) 
             a => a.name().to_string(),
         },
         stuck_seconds: round1(reading.stuck_seconds),
-        cause: if busy || thrashing { cause } else { None },
+        cause: if busy || thrashing { x.cause } else { None },
         frame: frame.clone().filter(|_| busy),
         seconds_left: seconds_left.map(round1),
         rss_bytes: input.memory.map(|m| m.rss_bytes),
@@ -986,7 +813,7 @@ pub fn diagnose(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) 
         outbound: reading
             .call
             .as_ref()
-            .filter(|_| busy && cause == Some(Cause::MissingApiTimeout))
+            .filter(|_| busy && x.cause == Some(Cause::MissingApiTimeout))
             .map(|c| c.kind.name()),
         view: reading.view.as_ref().filter(|_| busy).map(site),
         busy_seconds_at_least: busy && clock.at_least,
@@ -1000,10 +827,10 @@ pub fn diagnose(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) 
     };
     WorkerDiagnosis {
         state,
-        cause: if busy || thrashing { cause } else { None },
-        confidence,
+        cause: if busy || thrashing { x.cause } else { None },
+        confidence: x.confidence,
         severity,
-        reason,
+        reason: x.reason,
         site: frame,
         site_with_code: reading.call_site.as_ref().map(|f| {
             let mut s = match &f.code {
@@ -1020,11 +847,11 @@ pub fn diagnose(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) 
             }
             s
         }),
-        evidence,
-        extra_advice,
+        evidence: x.evidence,
+        extra_advice: x.extra_advice,
         first_seen: busy.then(|| at(reading.busy_from)),
         last_seen: busy.then(|| at(reading.busy_to)),
-        database_confirmed,
+        database_confirmed: x.database_confirmed,
         class: input.class.clone(),
         thread: input
             .request_thread
@@ -1037,7 +864,230 @@ pub fn diagnose(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) 
         call: reading
             .call
             .clone()
-            .filter(|_| cause == Some(Cause::MissingApiTimeout)),
+            .filter(|_| x.cause == Some(Cause::MissingApiTimeout)),
+    }
+}
+
+/// The evidence lines of a busy reading: where it is, for how long, against which clock.
+fn busy_evidence(
+    reading: &StackReading,
+    clock: &ClockReading,
+    ctx: &LiveContext,
+    busy_seconds: Option<f64>,
+    seconds_left: Option<f64>,
+) -> Vec<String> {
+    let mut evidence = Vec::new();
+    let frame = reading
+        .stuck_frame
+        .as_ref()
+        .map(site)
+        .unwrap_or_else(|| "?".into());
+    let mut line = format!(
+        "{} {:.1} s in {frame} ({} of {} samples busy)",
+        reading.activity.name(),
+        reading.stuck_seconds,
+        reading.busy_samples,
+        reading.samples
+    );
+    if let Some(age) = busy_seconds {
+        let least = if clock.at_least { "at least " } else { "" };
+        line.push_str(&format!("; request running for {least}{age:.1} s"));
+    }
+    match (seconds_left, ctx.timeout) {
+        (Some(left), Some(t)) => {
+            line.push_str(&format!("; {left:.0} s left of the {t:.0} s timeout"))
+        }
+        (None, Some(0.0)) => line.push_str("; the master's timeout is off (0)"),
+        _ => {}
+    }
+    if let Some(note) = &clock.note {
+        line.push_str(&format!("; {note}"));
+    }
+    evidence.push(line);
+    if !reading.hot_frames.is_empty() {
+        let hot: Vec<String> = reading
+            .hot_frames
+            .iter()
+            .map(|h| format!("{:.0}% {}", h.share * 100.0, h.frame))
+            .collect();
+        evidence.push(format!("hottest frames: {}", hot.join(", ")));
+    }
+    evidence
+}
+
+/// A database wait told apart by PostgreSQL's view of the worker's backend (`--pg`), or the
+/// reason saying why it could not be.
+fn refine_with_database(reading: &StackReading, backend: &BackendLookup, x: &mut Explanation) {
+    match backend {
+        BackendLookup::Found(activity) if reading.cause == Some(Cause::NPlusOne) => {
+            // A loop of queries blocked right now: only a lock, or one statement as old as
+            // the block, outweighs the loop.
+            let told = database_cause(activity);
+            let statement_age = activity.backend.query_seconds.unwrap_or(0.0);
+            let one_long_statement = told.cause == Cause::SlowQuery
+                && told.confirmed
+                && statement_age + 0.5 >= reading.database_block_seconds;
+            if told.cause == Cause::LockWait || one_long_statement {
+                x.cause = Some(told.cause);
+                x.confidence = told.confidence;
+                x.database_confirmed = told.confirmed;
+                x.reason = format!("{}; {}", told.reason, reading.reason);
+                x.extra_advice = told.advice;
+            }
+            x.evidence.extend(told.evidence);
+        }
+        BackendLookup::Found(activity)
+            if statement_began_later(activity, reading.database_block_seconds) =>
+        {
+            // The worker sat in one stack for longer than its backend's statement has run:
+            // several statements in a row from the same line, each quick.
+            let statement_age = activity.backend.query_seconds.unwrap_or(0.0);
+            let lazy = reading.lazy_samples > 0;
+            x.cause = Some(if lazy {
+                Cause::NPlusOne
+            } else {
+                Cause::SlowQuery
+            });
+            x.confidence = if lazy {
+                Confidence::Medium
+            } else {
+                Confidence::Low
+            };
+            x.reason = format!(
+                "{:.1} s in the same database call{}, but its backend {} is {} with a \
+                 statement only {statement_age:.1} s old: one query after another from \
+                 the same line{}",
+                reading.database_block_seconds,
+                if lazy {
+                    " (a lazy related-object load)"
+                } else {
+                    ""
+                },
+                activity.backend.pid,
+                activity.backend.state.as_deref().unwrap_or("?"),
+                if lazy { ", one per row of a loop" } else { "" }
+            );
+            x.evidence
+                .push(format!("pg_stat_activity: {}", describe(&activity.backend)));
+        }
+        BackendLookup::Found(activity) => {
+            let told = database_cause(activity);
+            x.cause = Some(told.cause);
+            x.confidence = told.confidence;
+            x.database_confirmed = told.confirmed;
+            x.reason = told.reason;
+            x.evidence.extend(told.evidence);
+            x.extra_advice = told.advice;
+        }
+        _ if reading.cause == Some(Cause::NPlusOne) => {}
+        BackendLookup::Unmatched => {
+            x.reason.push_str(
+                "; no backend in pg_stat_activity has this worker's client port (a Unix \
+                 socket, PgBouncer or NAT in between), so a lock wait cannot be told from a \
+                 slow statement",
+            );
+            x.extra_advice = Some(HOW_TO_TELL_LOCK_FROM_SLOW.to_string());
+        }
+        BackendLookup::NotAsked | BackendLookup::Failed => {
+            x.reason.push_str(
+                ": a slow statement or a lock wait; without --pg wtdiag cannot tell which",
+            );
+            x.extra_advice = Some(HOW_TO_TELL_LOCK_FROM_SLOW.to_string());
+        }
+    }
+}
+
+/// Memory as a cause: swap thrashing (whatever the stack says), or fast RSS growth during a
+/// request whose stack names nothing else. True when the worker is thrashing.
+fn refine_with_memory(
+    m: MemoryTrend,
+    busy: bool,
+    pid: u32,
+    ctx: &LiveContext,
+    x: &mut Explanation,
+) -> bool {
+    let mut thrashing = false;
+    let swap_in_use = ctx.system_swap_used.is_some_and(|s| s > 0) || m.swap_bytes > 0;
+    if m.major_faults_per_second >= THRASHING_FAULTS_PER_SECOND && m.swap_bytes > 0 && swap_in_use {
+        thrashing = true;
+        let was = x
+            .cause
+            .map(|c| format!(" (its stack says {c})"))
+            .unwrap_or_default();
+        x.cause = Some(Cause::Memory);
+        x.confidence = if m.major_faults_per_second >= 4.0 * THRASHING_FAULTS_PER_SECOND {
+            Confidence::High
+        } else {
+            Confidence::Medium
+        };
+        x.reason = format!(
+            "swap thrashing: {:.0} major page faults/s with {} MiB of the worker in swap \
+             and swap in use on the machine{was}: every access to a swapped-out page waits \
+             for the disk",
+            m.major_faults_per_second,
+            m.swap_bytes >> 20
+        );
+    } else if busy
+        && m.rss_growth_bytes >= GROWTH_MIN_BYTES
+        && m.seconds > 0.0
+        && m.rss_growth_bytes as f64 / m.seconds >= GROWTH_MIN_BYTES_PER_SECOND
+    {
+        let growth = format!(
+            "RSS grew by {} MiB in {:.1} s ({:.0} MiB/s) to {} MiB",
+            m.rss_growth_bytes >> 20,
+            m.seconds,
+            m.rss_growth_bytes as f64 / m.seconds / f64::from(1 << 20),
+            m.rss_bytes >> 20
+        );
+        if matches!(x.cause, None | Some(Cause::Unknown) | Some(Cause::CpuBound)) {
+            x.cause = Some(Cause::Memory);
+            x.confidence = Confidence::Medium;
+            x.extra_advice = Some(format!(
+                "See what the request accumulates while it runs: `py-spy dump --locals --pid \
+                 {}` shows the growing locals; tracemalloc or memray in a test shows where \
+                 the memory is allocated.",
+                pid
+            ));
+            x.reason = format!(
+                "{growth} during one request: at this rate the kernel's OOM killer (or a \
+                 container memory limit) ends it"
+            );
+        } else {
+            x.reason.push_str(&format!("; {growth}"));
+        }
+    }
+    if thrashing || m.major_faults_per_second >= THRASHING_FAULTS_PER_SECOND {
+        x.evidence.push(format!(
+            "memory: RSS {} MiB, swap {} MiB, {:.0} major faults/s",
+            m.rss_bytes >> 20,
+            m.swap_bytes >> 20,
+            m.major_faults_per_second
+        ));
+    }
+    thrashing
+}
+
+fn severity(
+    reading: &StackReading,
+    busy: bool,
+    thrashing: bool,
+    seconds_left: Option<f64>,
+    ctx: &LiveContext,
+) -> Severity {
+    if thrashing {
+        Severity::Critical
+    } else if !busy {
+        Severity::Info
+    } else {
+        let close = match (seconds_left, ctx.timeout) {
+            (Some(left), Some(t)) => left <= (0.25 * t).max(5.0),
+            _ => false,
+        };
+        match reading.activity {
+            _ if close => Severity::Critical,
+            Activity::Stuck => Severity::High,
+            _ => Severity::Medium,
+        }
     }
 }
 
