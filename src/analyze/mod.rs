@@ -3,7 +3,6 @@
 pub mod applog_join;
 pub mod incident;
 pub mod live;
-pub mod live_calls;
 pub mod pg;
 pub mod pg_join;
 pub mod stack;
