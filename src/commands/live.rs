@@ -189,7 +189,10 @@ pub fn run(args: &LiveArgs) -> Result<Report> {
                 memory: memory_trend(w),
                 backend,
                 class: classes[i].clone(),
-                threads: model.threads,
+                // A pool larger than the config says (a setting wtdiag could not read).
+                threads: model
+                    .threads
+                    .max(diagnosis::pool_threads(&w.samples) as u32),
                 request_thread: false,
             };
             diagnosis::diagnose_worker(reading, &thread_readings[i], &input, &context)

@@ -262,11 +262,14 @@ impl Gunicorn {
             ("wtapp.wsgi:application", &["-k", "sync"]),
             pg,
             blackhole_port,
+            false,
         )
     }
 
     /// Like [`Gunicorn::start`], with another app (`asgiapp:app`) and worker options
-    /// (`-k gevent`, `--threads 4`).
+    /// (`-k gevent`, `--threads 4`). `niced` runs it under `nice -n 15` (`nice` execs, so the
+    /// pid is Gunicorn's), so that its CPU-bound requests slow the tests running beside it as
+    /// little as possible.
     pub(crate) fn start_with(
         name: &str,
         venv: &Path,
@@ -274,10 +277,18 @@ impl Gunicorn {
         (app, worker_args): (&str, &[&str]),
         pg: Option<&PgCluster>,
         blackhole_port: Option<u16>,
+        niced: bool,
     ) -> Gunicorn {
         let dir = TempDir::new(&format!("live-gunicorn-{name}"));
         let port = free_port();
-        let mut cmd = Command::new(venv.join("bin/gunicorn"));
+        let gunicorn = venv.join("bin/gunicorn");
+        let mut cmd = if niced {
+            let mut nice = Command::new("nice");
+            nice.args(["-n", "15"]).arg(&gunicorn);
+            nice
+        } else {
+            Command::new(&gunicorn)
+        };
         cmd.current_dir(fixture("app"))
             .args([app, "-b"])
             .arg(format!("127.0.0.1:{port}"))
@@ -328,6 +339,18 @@ impl Gunicorn {
 
     pub(crate) fn workers(&self) -> Vec<u32> {
         children(self.master())
+    }
+
+    /// Sends `GET path` and reads the whole answer (e.g. `/ok`, to have a worker import the app's
+    /// views before the requests a test samples).
+    pub(crate) fn get(&self, path: &str) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to gunicorn");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("read timeout");
+        write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("send request");
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut s, &mut answer).expect("read the answer");
+        answer
     }
 
     /// Sends `GET path` and keeps the connection open.

@@ -23,5 +23,7 @@ pub use diagnosis::{
     BackendLookup, LiveContext, MemoryTrend, WorkerDiagnosis, WorkerInput, diagnose,
 };
 pub use findings::findings;
-pub use reading::{Activity, StackReading, class_from_stacks, read_stacks, read_threads, site};
+pub use reading::{
+    Activity, StackReading, class_from_stacks, pool_threads, read_stacks, read_threads, site,
+};
 pub use workers::{WorkerOutcome, diagnose_worker};

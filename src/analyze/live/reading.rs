@@ -264,6 +264,24 @@ pub fn read_threads(samples: &[Sample], stuck_min: f64) -> Vec<StackReading> {
     out
 }
 
+/// How many threads of a `concurrent.futures` pool the worker has (gthread's request threads;
+/// the pool starts them as requests come, up to `threads`).
+pub fn pool_threads(samples: &[Sample]) -> usize {
+    let mut ids: Vec<u64> = samples
+        .iter()
+        .flat_map(|s| &s.threads)
+        .filter(|t| {
+            t.frames
+                .iter()
+                .any(|f| f.file.ends_with("concurrent/futures/thread.py"))
+        })
+        .map(|t| t.thread_id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.len()
+}
+
 /// The worker class by the frames its threads run: the stacks say what runs, whatever the
 /// config says (a class set by an expression, a custom subclass).
 pub fn class_from_stacks(samples: &[Sample]) -> Option<WorkerClass> {

@@ -101,12 +101,10 @@ pub fn diagnose_worker(
         })
         .collect();
     // The row summarises: the longest-stuck request names the worker's state and cause.
-    if let Some(longest) = requests.iter().max_by(|a, b| {
-        a.state
-            .stuck_seconds
-            .total_cmp(&b.state.stuck_seconds)
-            .then(b.state.pid.cmp(&a.state.pid))
-    }) && worker.cause != Some(Cause::Memory)
+    if let Some(longest) = requests
+        .iter()
+        .max_by(|a, b| a.state.stuck_seconds.total_cmp(&b.state.stuck_seconds))
+        && worker.cause != Some(Cause::Memory)
     {
         let s = &longest.state;
         worker.state.state = s.state.clone();
