@@ -136,10 +136,15 @@ pub fn run(args: &LiveArgs) -> Result<Report> {
         .iter()
         .map(|w| diagnosis::read_threads(&w.samples, stuck_min))
         .collect();
-    let classes: Vec<WorkerClass> = run
+    // The stacks say what runs; else the master's settings; a lone process has neither.
+    let seen_classes: Vec<Option<WorkerClass>> = run
         .workers
         .iter()
-        .map(|w| diagnosis::class_from_stacks(&w.samples).unwrap_or_else(|| model.class.clone()))
+        .map(|w| diagnosis::class_from_stacks(&w.samples))
+        .collect();
+    let classes: Vec<WorkerClass> = seen_classes
+        .iter()
+        .map(|c| c.clone().unwrap_or_else(|| model.class.clone()))
         .collect();
 
     let mut warnings = Vec::new();
@@ -157,7 +162,7 @@ pub fn run(args: &LiveArgs) -> Result<Report> {
         started_at: to_fixed(run.started_at),
     };
     let mut heartbeat_missing = Vec::new();
-    let outcomes: Vec<WorkerOutcome> = run
+    let mut outcomes: Vec<WorkerOutcome> = run
         .workers
         .iter()
         .zip(&readings)
@@ -198,6 +203,14 @@ pub fn run(args: &LiveArgs) -> Result<Report> {
             diagnosis::diagnose_worker(reading, &thread_readings[i], &input, &context)
         })
         .collect();
+
+    if target.master.is_none() {
+        for (o, seen) in outcomes.iter_mut().zip(&seen_classes) {
+            if seen.is_none() {
+                o.worker.state.worker_class = None;
+            }
+        }
+    }
 
     let mut report = Report::new(CommandName::Live);
     report.findings = diagnosis::findings(&finding_inputs(&outcomes));

@@ -1,7 +1,8 @@
 //! Which clock a busy request runs against, by worker class: the seconds left before the master
 //! aborts the worker, or none where the master will not kill for this request.
 
-use super::{diagnosis::*, reading::*};
+use super::diagnosis::{LiveContext, WorkerInput};
+use super::reading::{Activity, StackReading};
 use crate::live::gunicorn_config::WorkerClass;
 
 /// gthread's main loop notifies the master at least once a second (`ThreadWorker.run`:

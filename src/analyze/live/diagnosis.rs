@@ -5,7 +5,11 @@
 use chrono::{DateTime, FixedOffset};
 
 use super::calls::OutboundCall;
-use super::{clock::*, database::*, reading::*};
+use super::clock::{ClockReading, clock};
+use super::database::{
+    HOW_TO_TELL_LOCK_FROM_SLOW, database_cause, describe, statement_began_later,
+};
+use super::reading::{Activity, StackReading, site};
 use crate::live::gunicorn_config::WorkerClass;
 use crate::live::pg_activity::BackendActivity;
 use crate::report::{Cause, Confidence, Severity, WorkerState};

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::calls::PeerKind;
-use super::diagnosis::*;
+use super::diagnosis::WorkerDiagnosis;
 use crate::live::gunicorn_config::WorkerClass;
 use crate::report::{Cause, Confidence, Evidence, Finding, Severity};
 

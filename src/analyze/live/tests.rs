@@ -3,7 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{diagnosis::*, findings::*, reading::*, workers::*};
+use super::diagnosis::{
+    BackendLookup, LiveContext, MemoryTrend, WorkerDiagnosis, WorkerInput, diagnose,
+};
+use super::findings::{findings, live_advice};
+use super::reading::{class_from_stacks, read_stacks, read_threads};
+use super::workers::diagnose_worker;
 use crate::live::dump;
 use crate::live::dump::ThreadStack;
 use crate::live::gunicorn_config::WorkerClass;

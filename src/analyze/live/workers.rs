@@ -2,7 +2,8 @@
 //! each diagnosed on their own, the worker row summarising them (threads busy / total, the
 //! longest stuck).
 
-use super::{diagnosis::*, reading::*};
+use super::diagnosis::{BackendLookup, LiveContext, WorkerDiagnosis, WorkerInput, diagnose};
+use super::reading::StackReading;
 use crate::live::gunicorn_config::WorkerClass;
 use crate::report::{Cause, Severity, ThreadState, WorkerState};
 
@@ -55,7 +56,7 @@ pub(super) fn thread_state(d: &WorkerDiagnosis) -> ThreadState {
 }
 
 /// Diagnoses a worker and each request thread it serves. `primary` is the worker's request
-/// thread as [`read_stacks`] picks it; `threads` every serving thread ([`read_threads`]).
+/// thread as [`super::read_stacks`] picks it; `threads` every serving thread ([`super::read_threads`]).
 pub fn diagnose_worker(
     primary: &StackReading,
     threads: &[StackReading],
