@@ -43,6 +43,9 @@ pub enum BackendLookup {
     Failed,
     /// No backend with the worker's client port (a Unix socket, a pooler or NAT in between).
     Unmatched,
+    /// Several threads of the worker wait on the database: backends are matched per process,
+    /// not per thread.
+    Ambiguous,
     Found(Box<BackendActivity>),
 }
 
@@ -333,6 +336,14 @@ pub(super) fn refine_with_database(
                 "; no backend in pg_stat_activity has this worker's client port (a Unix \
                  socket, PgBouncer or NAT in between), so a lock wait cannot be told from a \
                  slow statement",
+            );
+            x.extra_advice = Some(HOW_TO_TELL_LOCK_FROM_SLOW.to_string());
+        }
+        BackendLookup::Ambiguous => {
+            x.reason.push_str(
+                "; several threads of this worker wait on the database and PostgreSQL's \
+                 backends are matched to a process, not a thread, so a lock wait cannot be told \
+                 from a slow statement for this one",
             );
             x.extra_advice = Some(HOW_TO_TELL_LOCK_FROM_SLOW.to_string());
         }

@@ -713,3 +713,52 @@ fn a_request_blocked_on_a_peer_now_is_that_wait_after_a_busy_start() {
     );
     assert_eq!(reading.call.map(|c| c.client), Some("requests".to_string()));
 }
+
+/// Two gthread requests wait on PostgreSQL: the backend found for the worker cannot be given to
+/// either; each says so instead of borrowing the other's statement.
+#[test]
+fn two_database_waits_in_one_gthread_worker_do_not_share_a_backend() {
+    let db = |id| {
+        pool_thread(
+            id,
+            false,
+            vec![
+                frame(
+                    "/srv/app/shop/views.py",
+                    "report",
+                    12,
+                    Some("cursor.execute(sql)"),
+                ),
+                frame(
+                    &format!("{SP}/django/db/backends/utils.py"),
+                    "CursorWrapper._execute",
+                    103,
+                    None,
+                ),
+            ],
+        )
+    };
+    let samples = samples_of(|_| vec![db(2), db(3), gthread_main()]);
+    let threads = read_threads(&samples, 1.0);
+    assert_eq!(threads.len(), 2);
+    let found = BackendActivity {
+        backend: backend(4400, "active", Some(("Timeout", "PgSleep")), "SELECT 1"),
+        awaited_lock: None,
+        blockers: vec![],
+    };
+    let input = WorkerInput {
+        backend: BackendLookup::Found(Box::new(found)),
+        ..gthread_input(0.3)
+    };
+    let o = diagnose_worker(
+        &read_stacks(&samples, 1.0),
+        &threads,
+        &input,
+        &context(30.0),
+    );
+    for r in &o.requests {
+        assert_eq!(r.cause, Some(Cause::SlowQuery));
+        assert!(!r.database_confirmed, "{}", r.reason);
+        assert!(r.reason.contains("matched to a process"), "{}", r.reason);
+    }
+}

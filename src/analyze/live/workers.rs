@@ -86,10 +86,13 @@ pub fn diagnose_worker(
                 request_thread: true,
                 // PostgreSQL's backend is matched per process: with one waiting thread it is
                 // that thread's.
-                backend: if t.waits_on_database && database_waits == 1 {
-                    input.backend.clone()
-                } else {
-                    BackendLookup::Unmatched
+                backend: match &input.backend {
+                    BackendLookup::Found(_) | BackendLookup::Unmatched
+                        if t.waits_on_database && database_waits > 1 =>
+                    {
+                        BackendLookup::Ambiguous
+                    }
+                    other => other.clone(),
                 },
                 ..input.clone()
             };
