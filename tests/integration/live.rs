@@ -149,6 +149,13 @@ pub(crate) struct PgCluster {
 
 impl PgCluster {
     pub(crate) fn start(name: &str, venv: &Path) -> PgCluster {
+        // /db/nplus1 must outlast both samplings (~8 s) on a fast machine: ~0.2-0.3 ms a
+        // lazy load makes 80 000 books 16-24 s; seeding them takes ~2 s.
+        PgCluster::start_seeded(name, venv, 80_000)
+    }
+
+    /// A cluster whose fixture app has `books` books (few when no test reads them).
+    pub(crate) fn start_seeded(name: &str, venv: &Path, books: u32) -> PgCluster {
         let dir = TempDir::new(&format!("live-pg-{name}"));
         let lib = fixture("lib/pgcluster.sh");
         let out = Command::new("bash")
@@ -180,9 +187,7 @@ impl PgCluster {
         let mut setup = Command::new(venv.join("bin/python"));
         setup
             .arg(fixture("app/setup_db.py"))
-            // /db/nplus1 must outlast both samplings (~8 s) on a fast machine: ~0.2-0.3 ms a
-            // lazy load makes 80 000 books 16-24 s; seeding them takes ~2 s.
-            .env("WTAPP_BOOKS", "80000");
+            .env("WTAPP_BOOKS", books.to_string());
         pg.env(&mut setup);
         let out = setup.output().expect("setup_db.py");
         assert!(
