@@ -8,6 +8,7 @@ use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
@@ -250,7 +251,12 @@ pub(crate) struct Gunicorn {
     dir: TempDir,
     /// Held open so the requests stay in flight.
     requests: Vec<TcpStream>,
+    /// One Gunicorn at a time (released after the processes are stopped): their CPU-bound
+    /// requests would otherwise slow the requests that a test beside them samples.
+    _slot: MutexGuard<'static, ()>,
 }
+
+static GUNICORN_SLOT: Mutex<()> = Mutex::new(());
 
 impl Gunicorn {
     fn start(
@@ -284,6 +290,9 @@ impl Gunicorn {
         blackhole_port: Option<u16>,
         niced: bool,
     ) -> Gunicorn {
+        let slot = GUNICORN_SLOT
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir = TempDir::new(&format!("live-gunicorn-{name}"));
         let port = free_port();
         let gunicorn = venv.join("bin/gunicorn");
@@ -324,6 +333,7 @@ impl Gunicorn {
             port,
             dir,
             requests: Vec::new(),
+            _slot: slot,
         };
         let log = g.dir.join("error.log");
         wait_until(

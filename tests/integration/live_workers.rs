@@ -5,22 +5,11 @@
 //! own exact cause, and "seconds left" only where the master will kill. Servers are the ones of
 //! `live.rs`, stopped by pid when a test ends.
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::live::{Gunicorn, PgCluster, TIMEOUT, blackhole, live, venv, wait_until, worker};
-
-/// One worker-class server at a time: their CPU-bound requests would otherwise add up against
-/// the tests that run beside them.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 fn findings(report: &Value) -> &Vec<Value> {
     report["findings"].as_array().expect("findings array")
@@ -69,7 +58,6 @@ fn assert_live_advice(report: &Value) {
 /// request (an SMTP server that never greets) takes the last thread.
 #[test]
 fn gthread_threads_are_diagnosed_one_by_one_and_the_master_never_kills_them() {
-    let _serial = one_at_a_time();
     let venv = venv();
     let (_blackhole, bh_port) = blackhole(&venv);
     // `-k sync --threads 4` is what people write: Gunicorn runs gthread for it.
@@ -241,7 +229,6 @@ fn gthread_threads_are_diagnosed_one_by_one_and_the_master_never_kills_them() {
 /// leaves its worker's loop free, and py-spy cannot see it (said, not guessed).
 #[test]
 fn gevent_workers_blocked_by_psycopg2_or_cpu_are_named_and_a_green_wait_is_not_a_block() {
-    let _serial = one_at_a_time();
     let venv = venv();
     let pg = PgCluster::start_seeded("gevent", &venv, 100);
     let (_blackhole, bh_port) = blackhole(&venv);
@@ -347,7 +334,6 @@ fn gevent_workers_blocked_by_psycopg2_or_cpu_are_named_and_a_green_wait_is_not_a
 /// kill the worker), while a coroutine awaiting a socket leaves its worker's loop free.
 #[test]
 fn uvicorn_worker_blocked_by_a_sync_call_in_async_def_is_told_from_one_awaiting() {
-    let _serial = one_at_a_time();
     let venv = venv();
     let (_blackhole, bh_port) = blackhole(&venv);
     let mut g = Gunicorn::start_with(
@@ -410,7 +396,6 @@ fn uvicorn_worker_blocked_by_a_sync_call_in_async_def_is_told_from_one_awaiting(
 /// the worker, so here, and only here, a gthread worker and its request have seconds left.
 #[test]
 fn gthread_worker_whose_main_thread_is_starved_by_the_gil_has_seconds_left() {
-    let _serial = one_at_a_time();
     let venv = venv();
     let mut g = Gunicorn::start_with(
         "gthread-gil",
