@@ -409,6 +409,8 @@ fn gthread_worker_whose_main_thread_is_starved_by_the_gil_has_seconds_left() {
         None,
         true,
     );
+    // Imports first, so that the regex holds the GIL from the moment its request starts.
+    assert!(g.get("/ok").contains("200 OK"), "/ok answers");
     g.fire("/regex");
     let (pid, started) = g.serving("/regex");
     // Past gthread's silence threshold (3 s) before sampling.
