@@ -149,6 +149,15 @@ fn gthread_threads_are_diagnosed_one_by_one_and_the_master_never_kills_them() {
         );
         let f = finding_at(&report, view);
         assert_eq!(f["cause"], cause, "{path}: {f:#}");
+        let left = format!("worker {pid}: 3 of 4 threads serve requests, 1 left");
+        assert!(
+            f["evidence"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["text"] == left.as_str()),
+            "{path}: threads left: {f:#}"
+        );
         let title = f["title"].as_str().unwrap();
         assert!(
             title.contains("never kills it (gthread)") && !title.contains("s before the master"),

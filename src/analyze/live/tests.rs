@@ -528,6 +528,13 @@ fn gthread_threads_are_diagnosed_one_by_one_with_no_deadline() {
         assert_eq!(r.state.seconds_left, None, "{}", r.reason);
         assert!(r.state.busy_seconds_at_least);
         assert!(r.evidence[0].contains("never times out a request thread"));
+        assert!(
+            r.evidence
+                .iter()
+                .any(|e| e == "worker 20: 2 of 4 threads serve requests, 2 left"),
+            "{:?}",
+            r.evidence
+        );
     }
     let state = o.state();
     assert_eq!(

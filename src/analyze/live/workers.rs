@@ -122,13 +122,27 @@ pub fn diagnose_worker(
         worker.state.busy_seconds_at_least = s.busy_seconds_at_least;
         worker.cause = longest.cause;
     }
+    let total = input.threads.max(1) as usize;
     // Every thread held: the worker's queue grows behind them, an outage for its clients.
-    if requests.len() >= input.threads.max(1) as usize {
-        for r in requests.iter_mut().filter(|r| r.state.state == "stuck") {
+    let exhausted = requests.len() >= total;
+    let pool = match total.saturating_sub(requests.len()) {
+        0 => format!(
+            "worker {}: all {total} threads serve requests; what it accepts now waits in its queue",
+            input.pid
+        ),
+        left => format!(
+            "worker {}: {} of {total} threads serve requests, {left} left",
+            input.pid,
+            requests.len()
+        ),
+    };
+    for r in &mut requests {
+        r.evidence.push(pool.clone());
+        if exhausted && r.state.state == "stuck" {
             r.severity = r.severity.max(Severity::Critical);
         }
     }
     worker.state.threads_busy = Some(requests.len());
-    worker.state.threads_total = Some(input.threads.max(1) as usize);
+    worker.state.threads_total = Some(total);
     WorkerOutcome { worker, requests }
 }
