@@ -307,8 +307,10 @@ fn class_warnings(model: &WorkerModel, outcomes: &[WorkerOutcome]) -> Vec<Warnin
             code: "thread_pool_exhausted",
             message: format!(
                 "worker {}: all {total} thread(s) of its pool serve requests (the longest stuck \
-                 for {longest:.1} s): connections it accepts now wait in its queue until a \
-                 thread returns, and under gthread the master times none of them out",
+                 for {longest:.1} s): it still accepts connections (up to worker_connections, \
+                 1000 by default), which wait in its queue until a thread returns, even while \
+                 other workers have threads free; under gthread the master times none of them \
+                 out",
                 o.worker.state.pid
             ),
             advice: "Fix the calls the findings name (a timeout on each); raising --threads \
