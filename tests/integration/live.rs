@@ -4,6 +4,7 @@
 //! the real binary samples them through the real py-spy. Every process a test starts is stopped
 //! by pid when the test ends, pass or fail (Drop guards).
 
+use std::cell::Cell;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -146,6 +147,7 @@ pub(crate) struct PgCluster {
     port: u16,
     postmaster: u32,
     _dir: TempDir,
+    _slot: Slot,
 }
 
 impl PgCluster {
@@ -157,6 +159,7 @@ impl PgCluster {
 
     /// A cluster whose fixture app has `books` books (few when no test reads them).
     pub(crate) fn start_seeded(name: &str, venv: &Path, books: u32) -> PgCluster {
+        let slot = Slot::take();
         let dir = TempDir::new(&format!("live-pg-{name}"));
         let lib = fixture("lib/pgcluster.sh");
         let out = Command::new("bash")
@@ -184,6 +187,7 @@ impl PgCluster {
             port,
             postmaster: pid,
             _dir: dir,
+            _slot: slot,
         };
         let mut setup = Command::new(venv.join("bin/python"));
         setup
@@ -251,12 +255,41 @@ pub(crate) struct Gunicorn {
     dir: TempDir,
     /// Held open so the requests stay in flight.
     requests: Vec<TcpStream>,
-    /// One Gunicorn at a time (released after the processes are stopped): their CPU-bound
-    /// requests would otherwise slow the requests that a test beside them samples.
-    _slot: MutexGuard<'static, ()>,
+    /// Released after the processes are stopped.
+    _slot: Slot,
 }
 
-static GUNICORN_SLOT: Mutex<()> = Mutex::new(());
+static SERVERS: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    static HOLDS_SERVERS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// One test at a time runs servers (PostgreSQL, Gunicorn): their set-up and CPU-bound requests
+/// would otherwise slow the requests that a test beside them samples. Taken by the first server
+/// a test starts and held until that server is dropped; the test's later servers share it.
+pub(crate) struct Slot(Option<MutexGuard<'static, ()>>);
+
+impl Slot {
+    fn take() -> Slot {
+        if HOLDS_SERVERS.get() {
+            return Slot(None);
+        }
+        let guard = SERVERS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        HOLDS_SERVERS.set(true);
+        Slot(Some(guard))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if self.0.take().is_some() {
+            HOLDS_SERVERS.set(false);
+        }
+    }
+}
 
 impl Gunicorn {
     fn start(
@@ -290,9 +323,7 @@ impl Gunicorn {
         blackhole_port: Option<u16>,
         niced: bool,
     ) -> Gunicorn {
-        let slot = GUNICORN_SLOT
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let slot = Slot::take();
         let dir = TempDir::new(&format!("live-gunicorn-{name}"));
         let port = free_port();
         let gunicorn = venv.join("bin/gunicorn");
