@@ -769,3 +769,29 @@ fn two_database_waits_in_one_gthread_worker_do_not_share_a_backend() {
         assert!(r.reason.contains("matched to a process"), "{}", r.reason);
     }
 }
+
+/// What py-spy shows of an idle gevent worker: the hub alone, no Gunicorn frame.
+#[test]
+fn an_idle_gevent_hub_names_its_class_and_serves_nothing() {
+    let hub = |_| {
+        vec![ThreadStack {
+            thread_name: None,
+            ..thread(
+                1,
+                "",
+                false,
+                vec![frame(&format!("{SP}/gevent/hub.py"), "Hub.run", 647, None)],
+            )
+        }]
+    };
+    let samples = samples_of(hub);
+    assert_eq!(class_from_stacks(&samples), Some(WorkerClass::Gevent));
+    assert!(read_threads(&samples, 1.0).is_empty());
+    let mut w = input(40, Some(0.5), BackendLookup::NotAsked);
+    w.class = WorkerClass::Gevent;
+    let o = diagnose_worker(&read_stacks(&samples, 1.0), &[], &w, &context(30.0));
+    assert_eq!(o.worker.state.state, "idle");
+    assert_eq!(o.worker.state.loop_blocked, Some(false));
+    assert_eq!(o.worker.state.seconds_left, None);
+    assert!(o.requests.is_empty());
+}
