@@ -190,8 +190,9 @@ pub struct WorkerState {
     pub seconds_left: Option<f64>,
     pub rss_bytes: Option<u64>,
     pub swap_bytes: Option<u64>,
-    /// How long the worker's current request has run (its heartbeat's age); null when idle or
-    /// unknown.
+    /// How long the worker's current request has run: its heartbeat's age for sync workers;
+    /// for gthread and event-loop workers, whose heartbeat is not the request's, the time it was
+    /// seen busy while sampled (see `busy_seconds_at_least`). Null when idle or unknown.
     pub busy_seconds: Option<f64>,
     /// py-spy samples taken of the worker.
     pub samples: usize,
