@@ -216,7 +216,16 @@ fn operation(frames: &[Frame]) -> Option<Operation> {
         Origin::Stdlib("socket.py") if method(&innermost.function) == "create_connection" => {
             Some(Operation::Connect)
         }
-        Origin::Stdlib("socket.py" | "ssl.py" | "selectors.py") => Some(Operation::Read("a reply")),
+        Origin::Stdlib("socket.py" | "ssl.py") => Some(Operation::Read("a reply")),
+        // A selector waits on any file: a socket only when a socket or a client is below it
+        // (subprocess.communicate() waits in one on pipes).
+        Origin::Stdlib("selectors.py")
+            if frames.iter().any(|f| {
+                stdlib(f, &["socket.py", "ssl.py"]) || CLIENTS.iter().any(|c| (c.matches)(f))
+            }) =>
+        {
+            Some(Operation::Read("a reply"))
+        }
         Origin::App => {
             let code = innermost.code.as_deref()?;
             if SOCKET_READS.iter().any(|r| code.contains(r)) {
@@ -472,6 +481,25 @@ mod tests {
             (c.kind, c.client.as_str()),
             (PeerKind::TlsHandshake, "smtplib")
         );
+    }
+
+    #[test]
+    fn a_selector_on_pipes_is_no_socket() {
+        let communicate = vec![
+            handler(),
+            view("out, err = proc.communicate()"),
+            f(&format!("{LIB}/subprocess.py"), "Popen._communicate", None),
+            f(&format!("{LIB}/selectors.py"), "PollSelector.select", None),
+        ];
+        assert_eq!(outbound_call(&communicate), None);
+        let urllib3 = vec![
+            handler(),
+            view("requests.get(url)"),
+            f(&format!("{SP}/requests/api.py"), "get", None),
+            f(&format!("{SP}/urllib3/util/wait.py"), "wait_for_read", None),
+            f(&format!("{LIB}/selectors.py"), "PollSelector.select", None),
+        ];
+        assert_eq!(outbound_call(&urllib3).unwrap().kind, PeerKind::Http);
     }
 
     #[test]
