@@ -204,6 +204,12 @@ pub fn run(args: &LiveArgs) -> Result<Report> {
         })
         .collect();
 
+    for o in outcomes
+        .iter_mut()
+        .filter(|o| o.worker.class.is_event_loop() && !o.worker.state.exited)
+    {
+        o.worker.state.client_connections = client_connections(o.worker.state.pid);
+    }
     if target.master.is_none() {
         for (o, seen) in outcomes.iter_mut().zip(&seen_classes) {
             if seen.is_none() {
@@ -256,6 +262,18 @@ fn finding_inputs(outcomes: &[WorkerOutcome]) -> Vec<WorkerDiagnosis> {
         }
     }
     out
+}
+
+/// Established connections from clients: to a port the worker listens on.
+fn client_connections(pid: u32) -> Option<usize> {
+    let ports = procfs::listening_ports(pid).ok()?;
+    let connections = procfs::tcp_connections(pid).ok()?;
+    Some(
+        connections
+            .iter()
+            .filter(|c| ports.contains(&c.local.port()))
+            .count(),
+    )
 }
 
 /// The worker class and thread count, from the master (nothing to read without one).
@@ -338,13 +356,32 @@ fn class_warnings(model: &WorkerModel, outcomes: &[WorkerOutcome]) -> Vec<Warnin
         .collect();
     if let Some(first) = event_loops.first() {
         let class = first.worker.class.name();
+        // Clients connected to a worker whose loop py-spy saw free: their requests wait in
+        // suspended greenlets/coroutines (or are idle keep-alive connections).
+        let hidden: Vec<String> = event_loops
+            .iter()
+            .filter(|o| o.worker.state.loop_blocked != Some(true))
+            .filter_map(|o| {
+                let n = o.worker.state.client_connections.filter(|n| *n > 0)?;
+                Some(format!("worker {} holds {n}", o.worker.state.pid))
+            })
+            .collect();
+        let hidden = if hidden.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; client connections on workers whose loop is free ({}) are requests waiting \
+                 that way, or idle keep-alive connections",
+                hidden.join(", ")
+            )
+        };
         out.push(Warning {
             code: "event_loop_partial_view",
             message: format!(
                 "{} {class} worker(s): py-spy reads OS threads, so it sees only the \
                  greenlet/coroutine running at each sample; requests suspended on I/O that \
                  yields are in no stack (a worker shown idle may still have requests waiting). \
-                 A request that shows in every sample is holding the loop",
+                 A request that shows in every sample is holding the loop{hidden}",
                 event_loops.len()
             ),
             advice: "To list suspended requests, ask the worker itself (gevent: \

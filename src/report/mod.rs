@@ -217,6 +217,10 @@ pub struct WorkerState {
     /// every other request of the worker) for the stuck threshold or longer; null for the
     /// other classes.
     pub loop_blocked: Option<bool>,
+    /// Event-loop workers: established connections from clients on the ports it listens on.
+    /// Requests waiting on I/O in suspended greenlets/coroutines are in no stack; these show
+    /// they are there. Null for the other classes.
+    pub client_connections: Option<usize>,
     /// gthread: request threads busy, and the pool size (`threads`); null for the other classes.
     pub threads_busy: Option<usize>,
     pub threads_total: Option<usize>,

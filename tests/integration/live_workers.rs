@@ -326,13 +326,16 @@ fn gevent_workers_blocked_by_psycopg2_or_cpu_are_named_and_a_green_wait_is_not_a
     );
     assert_eq!(w["loop_blocked"], false, "{w:#}");
     assert!(w["cause"].is_null() && w["seconds_left"].is_null(), "{w:#}");
+    assert!(
+        w["client_connections"].as_u64().unwrap_or(0) >= 1,
+        "its client is still connected: {w:#}"
+    );
     let view = warnings_with(&report, "event_loop_partial_view");
     assert_eq!(view.len(), 1, "{:#}", report["warnings"]);
+    let message = view[0]["message"].as_str().unwrap();
     assert!(
-        view[0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("requests suspended on I/O"),
+        message.contains("requests suspended on I/O")
+            && message.contains(&format!("worker {green} holds")),
         "{:#}",
         view[0]
     );
@@ -396,6 +399,10 @@ fn uvicorn_worker_blocked_by_a_sync_call_in_async_def_is_told_from_one_awaiting(
     assert_eq!(w["state"], "idle", "awaiting is no block: {w:#}");
     assert_eq!(w["loop_blocked"], false, "{w:#}");
     assert!(w["seconds_left"].is_null() && w["cause"].is_null(), "{w:#}");
+    assert!(
+        w["client_connections"].as_u64().unwrap_or(0) >= 1,
+        "the awaiting request's client is connected: {w:#}"
+    );
     assert_eq!(warnings_with(&report, "event_loop_partial_view").len(), 1);
     assert_live_advice(&report);
 }

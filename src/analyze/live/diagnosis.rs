@@ -168,6 +168,7 @@ pub fn diagnose(reading: &StackReading, input: &WorkerInput, ctx: &LiveContext) 
             .loop_blocked
             .map(|b| b && busy)
             .or_else(|| input.class.is_event_loop().then_some(false)),
+        client_connections: None,
         threads_busy: None,
         threads_total: None,
         threads: Vec::new(),
