@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares what the test suite needs on a fresh Debian machine, idempotently:
 #   - a Python venv at fixtures/.cache/venv-test with gunicorn, Django, psycopg2-binary,
-#     requests and py-spy from PyPI (pinned below);
+#     requests, py-spy, and for the worker-class tests of `wtdiag live` gevent (+ packaging,
+#     which Gunicorn's gevent worker imports) and uvicorn, from PyPI (pinned below);
 #   - PostgreSQL server binaries (Debian's postgresql-15) when `initdb` is missing.
 # Prints nothing on success but the venv path on its last line.
 set -euo pipefail
@@ -14,6 +15,9 @@ REQUIREMENTS=(
   "psycopg2-binary==2.9.13"
   "requests==2.34.2"
   "py-spy==0.4.3"
+  "gevent==26.9.0"
+  "packaging==26.4"
+  "uvicorn==0.54.0"
 )
 
 if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then

@@ -14,11 +14,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::analyze::live::{
     self as diagnosis, Activity, BackendLookup, LiveContext, MemoryTrend, StackReading,
-    WorkerDiagnosis, WorkerInput,
+    WorkerDiagnosis, WorkerInput, WorkerOutcome,
 };
 use crate::analyze::stack::{self, Origin};
 use crate::cli::LiveArgs;
-use crate::live::gunicorn_config::{self, MasterTimeout, TimeoutSource};
+use crate::live::gunicorn_config::{self, MasterTimeout, TimeoutSource, WorkerClass, WorkerModel};
 use crate::live::pg_activity::PgLookup;
 use crate::live::pyspy::{Candidates, PySpy, PySpyError};
 use crate::live::sampler::{self, SamplingPlan, SamplingRun, Targets, WorkerRecord};
@@ -65,6 +65,7 @@ pub fn run(args: &LiveArgs) -> Result<Report> {
         target.master.unwrap_or(target.given),
     ))?;
     let timeout = master_timeout(args, &target);
+    let model = worker_model(&target);
 
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -130,9 +131,30 @@ pub fn run(args: &LiveArgs) -> Result<Report> {
         .iter()
         .map(|w| diagnosis::read_stacks(&w.samples, stuck_min))
         .collect();
+    let thread_readings: Vec<Vec<StackReading>> = run
+        .workers
+        .iter()
+        .map(|w| diagnosis::read_threads(&w.samples, stuck_min))
+        .collect();
+    // The stacks say what runs; else the master's settings; a lone process has neither.
+    let seen_classes: Vec<Option<WorkerClass>> = run
+        .workers
+        .iter()
+        .map(|w| diagnosis::class_from_stacks(&w.samples))
+        .collect();
+    let classes: Vec<WorkerClass> = seen_classes
+        .iter()
+        .map(|c| c.clone().unwrap_or_else(|| model.class.clone()))
+        .collect();
 
     let mut warnings = Vec::new();
-    let backends = lookup_backends(args.pg.as_deref(), &run, &readings, &mut warnings);
+    let backends = lookup_backends(
+        args.pg.as_deref(),
+        &run,
+        &readings,
+        &thread_readings,
+        &mut warnings,
+    );
 
     let context = LiveContext {
         timeout: Some(timeout.seconds),
@@ -140,12 +162,13 @@ pub fn run(args: &LiveArgs) -> Result<Report> {
         started_at: to_fixed(run.started_at),
     };
     let mut heartbeat_missing = Vec::new();
-    let diagnoses: Vec<WorkerDiagnosis> = run
+    let mut outcomes: Vec<WorkerOutcome> = run
         .workers
         .iter()
         .zip(&readings)
         .zip(backends)
-        .map(|((w, reading), backend)| {
+        .enumerate()
+        .map(|(i, ((w, reading), backend))| {
             let exited = w
                 .stopped_by
                 .as_ref()
@@ -170,14 +193,35 @@ pub fn run(args: &LiveArgs) -> Result<Report> {
                 heartbeat_age,
                 memory: memory_trend(w),
                 backend,
+                class: classes[i].clone(),
+                // A pool larger than the config says (a setting wtdiag could not read).
+                threads: model
+                    .threads
+                    .max(diagnosis::pool_threads(&w.samples) as u32),
+                request_thread: false,
             };
-            diagnosis::diagnose(reading, &input, &context)
+            diagnosis::diagnose_worker(reading, &thread_readings[i], &input, &context)
         })
         .collect();
 
+    for o in outcomes
+        .iter_mut()
+        .filter(|o| o.worker.class.is_event_loop() && !o.worker.state.exited)
+    {
+        o.worker.state.client_connections = client_connections(o.worker.state.pid);
+    }
+    if target.master.is_none() {
+        for (o, seen) in outcomes.iter_mut().zip(&seen_classes) {
+            if seen.is_none() {
+                o.worker.state.worker_class = None;
+            }
+        }
+    }
+
     let mut report = Report::new(CommandName::Live);
-    report.findings = diagnosis::findings(&diagnoses);
+    report.findings = diagnosis::findings(&finding_inputs(&outcomes));
     report.rank_findings();
+    warnings.extend(class_warnings(&model, &outcomes));
     warnings.extend(run_warnings(
         args,
         &target,
@@ -188,16 +232,165 @@ pub fn run(args: &LiveArgs) -> Result<Report> {
         &heartbeat_missing,
     ));
     report.warnings = warnings;
+    let diagnoses: Vec<&WorkerDiagnosis> = outcomes.iter().map(|o| &o.worker).collect();
     report.summary = summary(&run, &diagnoses);
+    report.summary.insert(
+        "requests",
+        outcomes.iter().map(|o| o.requests.len() as u64).sum(),
+    );
     // A worker that gave no sample has no state to show; a warning says why.
     report.workers = Some(
-        diagnoses
-            .into_iter()
-            .filter(|d| d.state.samples > 0)
-            .map(|d| d.state)
+        outcomes
+            .iter()
+            .filter(|o| o.worker.state.samples > 0)
+            .map(WorkerOutcome::state)
             .collect(),
     );
     Ok(report)
+}
+
+/// What findings are made of: every request being served, and workers short of memory whose
+/// requests do not already say so.
+fn finding_inputs(outcomes: &[WorkerOutcome]) -> Vec<WorkerDiagnosis> {
+    let mut out = Vec::new();
+    for o in outcomes {
+        out.extend(o.requests.iter().cloned());
+        if o.worker.cause == Some(Cause::Memory)
+            && !o.requests.iter().any(|r| r.cause == Some(Cause::Memory))
+        {
+            out.push(o.worker.clone());
+        }
+    }
+    out
+}
+
+/// Established connections from clients: to a port the worker listens on.
+fn client_connections(pid: u32) -> Option<usize> {
+    let ports = procfs::listening_ports(pid).ok()?;
+    let connections = procfs::tcp_connections(pid).ok()?;
+    Some(
+        connections
+            .iter()
+            .filter(|c| ports.contains(&c.local.port()))
+            .count(),
+    )
+}
+
+/// The worker class and thread count, from the master (nothing to read without one).
+fn worker_model(target: &Target) -> WorkerModel {
+    match (&target.master_view, target.master) {
+        (Some(view), Some(master)) => {
+            gunicorn_config::resolve_workers(view, &|p| target::read_as(master, p))
+        }
+        _ => WorkerModel::default(),
+    }
+}
+
+/// What the worker classes mean for this run: a gthread pool with no thread left, what py-spy
+/// cannot see of an event loop, a setting that could not be read.
+fn class_warnings(model: &WorkerModel, outcomes: &[WorkerOutcome]) -> Vec<Warning> {
+    let mut out = Vec::new();
+    if let Some(doubt) = &model.doubt {
+        out.push(Warning {
+            code: "worker_class_assumed",
+            message: format!(
+                "{doubt}; the worker class and threads are read from the workers' stacks where \
+                 they show it"
+            ),
+            advice: "Check the class and threads in the error log's `Using worker:` line.".into(),
+        });
+    }
+    let gthread: Vec<&WorkerOutcome> = outcomes
+        .iter()
+        .filter(|o| o.worker.class == WorkerClass::Gthread && o.worker.state.samples > 0)
+        .collect();
+    let exhausted: Vec<&WorkerOutcome> = gthread
+        .iter()
+        .copied()
+        .filter(|o| {
+            o.worker
+                .state
+                .threads_total
+                .is_some_and(|total| o.requests.len() >= total)
+        })
+        .collect();
+    for o in &exhausted {
+        let total = o.worker.state.threads_total.unwrap_or(0);
+        let longest = o
+            .requests
+            .iter()
+            .map(|r| r.state.stuck_seconds)
+            .fold(0.0, f64::max);
+        out.push(Warning {
+            code: "thread_pool_exhausted",
+            message: format!(
+                "worker {}: all {total} thread(s) of its pool serve requests (the longest stuck \
+                 for {longest:.1} s): it still accepts connections (up to worker_connections, \
+                 1000 by default), which wait in its queue until a thread returns, even while \
+                 other workers have threads free; under gthread the master times none of them \
+                 out",
+                o.worker.state.pid
+            ),
+            advice: "Fix the calls the findings name (a timeout on each); raising --threads \
+                     only delays the next exhaustion. Meanwhile the proxy's timeout (504) is \
+                     what clients see."
+                .into(),
+        });
+    }
+    if gthread.len() > 1 && exhausted.len() == gthread.len() {
+        out.push(Warning {
+            code: "thread_pool_exhausted",
+            message: format!(
+                "every thread of every gthread worker ({} workers) is held: new requests queue \
+                 behind hung ones, the outage shows as proxy 504s, not WORKER TIMEOUT",
+                gthread.len()
+            ),
+            advice: "Restart the workers (kill -HUP the master) to free them now; fix the \
+                     calls the findings name."
+                .into(),
+        });
+    }
+    let event_loops: Vec<&WorkerOutcome> = outcomes
+        .iter()
+        .filter(|o| o.worker.class.is_event_loop() && o.worker.state.samples > 0)
+        .collect();
+    if let Some(first) = event_loops.first() {
+        let class = first.worker.class.name();
+        // Clients connected to a worker whose loop py-spy saw free: their requests wait in
+        // suspended greenlets/coroutines (or are idle keep-alive connections).
+        let hidden: Vec<String> = event_loops
+            .iter()
+            .filter(|o| o.worker.state.loop_blocked != Some(true))
+            .filter_map(|o| {
+                let n = o.worker.state.client_connections.filter(|n| *n > 0)?;
+                Some(format!("worker {} holds {n}", o.worker.state.pid))
+            })
+            .collect();
+        let hidden = if hidden.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; client connections on workers whose loop is free ({}) are requests waiting \
+                 that way, or idle keep-alive connections",
+                hidden.join(", ")
+            )
+        };
+        out.push(Warning {
+            code: "event_loop_partial_view",
+            message: format!(
+                "{} {class} worker(s): py-spy reads OS threads, so it sees only the \
+                 greenlet/coroutine running at each sample; requests suspended on I/O that \
+                 yields are in no stack (a worker shown idle may still have requests waiting). \
+                 A request that shows in every sample is holding the loop{hidden}",
+                event_loops.len()
+            ),
+            advice: "To list suspended requests, ask the worker itself (gevent: \
+                     gevent.util.print_run_info(); asyncio: asyncio.all_tasks() via aiomonitor), \
+                     or read the app's request log for requests without an end."
+                .into(),
+        });
+    }
+    out
 }
 
 fn to_fixed(t: SystemTime) -> DateTime<FixedOffset> {
@@ -288,16 +481,20 @@ fn lookup_backends(
     dsn: Option<&str>,
     run: &SamplingRun,
     readings: &[StackReading],
+    threads: &[Vec<StackReading>],
     warnings: &mut Vec<Warning>,
 ) -> Vec<BackendLookup> {
     let mut out = vec![BackendLookup::NotAsked; run.workers.len()];
-    let waiting: Vec<usize> = (0..readings.len())
-        .filter(|i| readings[*i].waits_on_database)
-        .collect();
+    let waits =
+        |i: usize| readings[i].waits_on_database || threads[i].iter().any(|t| t.waits_on_database);
+    let waiting: Vec<usize> = (0..readings.len()).filter(|i| waits(*i)).collect();
     let Some(dsn) = dsn else {
-        let undecided = readings
-            .iter()
-            .filter(|r| r.waits_on_database && r.cause == Some(Cause::SlowQuery))
+        let undecided = (0..readings.len())
+            .filter(|i| {
+                let undecided =
+                    |r: &StackReading| r.waits_on_database && r.cause == Some(Cause::SlowQuery);
+                undecided(&readings[*i]) || threads[*i].iter().any(undecided)
+            })
             .count();
         if undecided > 0 {
             warnings.push(Warning {
@@ -494,7 +691,7 @@ fn join_pids(pids: &[u32]) -> String {
         .join(", ")
 }
 
-fn summary(run: &SamplingRun, diagnoses: &[WorkerDiagnosis]) -> BTreeMap<&'static str, u64> {
+fn summary(run: &SamplingRun, diagnoses: &[&WorkerDiagnosis]) -> BTreeMap<&'static str, u64> {
     let mut s = BTreeMap::new();
     s.insert("workers", run.workers.len() as u64);
     s.insert(

@@ -1,7 +1,9 @@
-//! The Gunicorn master's `timeout`, read the way Gunicorn resolves it: the command line wins over
-//! `GUNICORN_CMD_ARGS`, which wins over the config file (`-c FILE`, else `./gunicorn.conf.py` in
-//! the master's working directory), which wins over the default of 30 s. The config file is
-//! Python; only a literal `timeout = N` is read, anything else is reported as unreadable.
+//! The Gunicorn master's settings that decide what a stuck request means: its `timeout`, its
+//! worker class and its `threads`, read the way Gunicorn resolves them: the command line wins
+//! over `GUNICORN_CMD_ARGS`, which wins over the config file (`-c FILE`, else `./gunicorn.conf.py`
+//! in the master's working directory), which wins over the defaults (30 s, `sync`, 1 thread). The
+//! config file is Python; only literal assignments (`timeout = N`, `worker_class = "gthread"`)
+//! are read, anything else is reported as unreadable.
 
 use std::path::{Path, PathBuf};
 
@@ -102,6 +104,199 @@ pub fn resolve(master: &MasterView, read: ReadFile<'_>) -> MasterTimeout {
     }
 }
 
+/// How a worker serves requests, which decides which clock a stuck request runs against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerClass {
+    /// `sync`: one request at a time; the master aborts a worker whose request outlasts `timeout`.
+    Sync,
+    /// `gthread`: a pool of `threads` request threads; the main thread's loop notifies the master.
+    Gthread,
+    /// `gevent` (and `gevent_wsgi`, `gevent_pywsgi`): greenlets on one OS thread; the hub notifies.
+    Gevent,
+    /// `eventlet`: green threads on one OS thread.
+    Eventlet,
+    /// An asyncio worker: uvicorn's `UvicornWorker` (or Gunicorn's own ASGI worker).
+    Asyncio,
+    /// Anything else (tornado, a custom class), as written.
+    Other(String),
+}
+
+impl WorkerClass {
+    /// The contract name in JSON (`workers[].worker_class`).
+    pub fn name(&self) -> &str {
+        match self {
+            WorkerClass::Sync => "sync",
+            WorkerClass::Gthread => "gthread",
+            WorkerClass::Gevent => "gevent",
+            WorkerClass::Eventlet => "eventlet",
+            WorkerClass::Asyncio => "asyncio",
+            WorkerClass::Other(name) => name,
+        }
+    }
+
+    /// Greenlets or coroutines on one OS thread: a call that does not yield blocks them all.
+    pub fn is_event_loop(&self) -> bool {
+        matches!(
+            self,
+            WorkerClass::Gevent | WorkerClass::Eventlet | WorkerClass::Asyncio
+        )
+    }
+
+    /// A `-k`/`worker_class` value: a short name (`gthread`), a dotted path
+    /// (`uvicorn.workers.UvicornWorker`) or an egg URI (`egg:gunicorn#gevent`).
+    pub fn parse(value: &str) -> WorkerClass {
+        let v = value.trim().trim_matches(|c| c == '"' || c == '\'');
+        let lower = v.to_ascii_lowercase();
+        let name = lower.rsplit(['#', '.']).next().unwrap_or(&lower);
+        if lower.contains("uvicorn") || name == "asgi" || lower.contains("gasgi") {
+            WorkerClass::Asyncio
+        } else if lower.contains("gevent") {
+            WorkerClass::Gevent
+        } else if lower.contains("eventlet") {
+            WorkerClass::Eventlet
+        } else if name == "gthread" || name == "threadworker" || lower.contains(".gthread") {
+            WorkerClass::Gthread
+        } else if name == "sync" || name == "syncworker" {
+            WorkerClass::Sync
+        } else {
+            WorkerClass::Other(v.to_string())
+        }
+    }
+}
+
+/// The master's worker settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerModel {
+    pub class: WorkerClass,
+    /// `threads` (gthread's pool size per worker).
+    pub threads: u32,
+    /// Set when a setting could not be read: what, for a warning.
+    pub doubt: Option<String>,
+}
+
+impl Default for WorkerModel {
+    fn default() -> WorkerModel {
+        WorkerModel {
+            class: WorkerClass::Sync,
+            threads: 1,
+            doubt: None,
+        }
+    }
+}
+
+/// The worker class and thread count in force. Gunicorn runs `gthread` when the class is `sync`
+/// and `threads` is above 1 (`Config.worker_class_str` and `Config.worker_class` in
+/// gunicorn/config.py: `if is_sync and self.threads > 1: return "gthread"`).
+pub fn resolve_workers(master: &MasterView, read: ReadFile<'_>) -> WorkerModel {
+    let env_args = master
+        .env_cmd_args
+        .as_deref()
+        .map(split_shell_words)
+        .unwrap_or_default();
+    let (config_text, config_path) = config_file(master, &env_args, read);
+    let mut doubt = None;
+    let mut setting = |short: &str, long: &str, name: &str| -> Option<String> {
+        option_value(&master.args, short, long)
+            .or_else(|| option_value(&env_args, short, long))
+            .or_else(
+                || match config_text.as_deref().map(|t| config_literal(t, name)) {
+                    Some(ConfigLiteral::Literal(v)) => Some(v),
+                    Some(ConfigLiteral::NotLiteral(line)) => {
+                        doubt.get_or_insert_with(|| {
+                            format!(
+                                "{} sets {name} with an expression wtdiag cannot evaluate ({line})",
+                                config_path.display()
+                            )
+                        });
+                        None
+                    }
+                    _ => None,
+                },
+            )
+    };
+    let class = setting("-k", "--worker-class", "worker_class");
+    let threads = setting("", "--threads", "threads");
+    let threads = threads
+        .and_then(|t| t.trim().parse::<u32>().ok())
+        .filter(|t| *t >= 1)
+        .unwrap_or(1);
+    let mut class = class
+        .map(|c| WorkerClass::parse(&c))
+        .unwrap_or(WorkerClass::Sync);
+    if class == WorkerClass::Sync && threads > 1 {
+        class = WorkerClass::Gthread;
+    }
+    WorkerModel {
+        class,
+        threads,
+        doubt,
+    }
+}
+
+/// The config file's text and path, as Gunicorn picks it.
+fn config_file(
+    master: &MasterView,
+    env_args: &[String],
+    read: ReadFile<'_>,
+) -> (Option<String>, PathBuf) {
+    let config = option_value(&master.args, "-c", "--config")
+        .or_else(|| option_value(env_args, "-c", "--config"))
+        .filter(|c| !c.starts_with("python:"));
+    let path = PathBuf::from(
+        config
+            .as_deref()
+            .map_or("gunicorn.conf.py", |c| c.strip_prefix("file:").unwrap_or(c)),
+    );
+    let path = match (&master.cwd, path.is_absolute()) {
+        (Some(cwd), false) => cwd.join(path),
+        _ => path,
+    };
+    (read(&path), path)
+}
+
+/// A setting's value in a gunicorn.conf.py.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigLiteral {
+    /// A number or a quoted string, unquoted.
+    Literal(String),
+    /// The assignment, as written.
+    NotLiteral(String),
+    Absent,
+}
+
+/// The last top-level `NAME = literal` of a gunicorn.conf.py.
+pub fn config_literal(text: &str, name: &str) -> ConfigLiteral {
+    let mut out = ConfigLiteral::Absent;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        let Some(value) = rest.trim_start().strip_prefix('=') else {
+            continue;
+        };
+        if value.starts_with('=') {
+            continue;
+        }
+        let value = value.split('#').next().unwrap_or("").trim();
+        let unquoted = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')));
+        out = match unquoted {
+            Some(v) => ConfigLiteral::Literal(v.to_string()),
+            None if !value.is_empty()
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == '_' || c == '.') =>
+            {
+                ConfigLiteral::Literal(value.replace('_', ""))
+            }
+            None => ConfigLiteral::NotLiteral(line.trim().to_string()),
+        };
+    }
+    out
+}
+
 fn default_with(doubt: Option<String>) -> MasterTimeout {
     MasterTimeout {
         seconds: DEFAULT_TIMEOUT,
@@ -111,7 +306,7 @@ fn default_with(doubt: Option<String>) -> MasterTimeout {
 }
 
 /// The value of an option the way argparse takes it: `-t 20`, `-t20`, `--timeout 20`,
-/// `--timeout=20`; the last one wins.
+/// `--timeout=20`; the last one wins. An empty `short` is an option with no short form.
 pub fn option_value(args: &[String], short: &str, long: &str) -> Option<String> {
     let mut found = None;
     let mut i = 0;
@@ -120,7 +315,7 @@ pub fn option_value(args: &[String], short: &str, long: &str) -> Option<String> 
         if a == "--" {
             break;
         }
-        if a == short || a == long {
+        if a == long || (!short.is_empty() && a == short) {
             if let Some(v) = args.get(i + 1) {
                 found = Some(v.clone());
             }
@@ -129,7 +324,8 @@ pub fn option_value(args: &[String], short: &str, long: &str) -> Option<String> 
         }
         if let Some(v) = a.strip_prefix(long).and_then(|r| r.strip_prefix('=')) {
             found = Some(v.to_string());
-        } else if let Some(v) = a.strip_prefix(short)
+        } else if !short.is_empty()
+            && let Some(v) = a.strip_prefix(short)
             && !a.starts_with("--")
             && !v.is_empty()
         {
@@ -292,6 +488,51 @@ mod tests {
             split_shell_words(r#"-t 20 --name "my app" 'a b'"#),
             vec!["-t", "20", "--name", "my app", "a b"]
         );
+    }
+
+    #[test]
+    fn worker_class_from_every_place_gunicorn_reads_it() {
+        let model = |a: &str| resolve_workers(&view(a), &no_files);
+        assert_eq!(model("gunicorn app:wsgi").class, WorkerClass::Sync);
+        assert_eq!(
+            model("gunicorn -k gevent app:wsgi").class,
+            WorkerClass::Gevent
+        );
+        assert_eq!(
+            model("gunicorn --worker-class=uvicorn.workers.UvicornWorker app:asgi").class,
+            WorkerClass::Asyncio
+        );
+        assert_eq!(
+            model("gunicorn -k egg:gunicorn#eventlet app:wsgi").class,
+            WorkerClass::Eventlet
+        );
+        // gunicorn/config.py: a sync worker with threads > 1 is gthread.
+        let m = model("gunicorn --threads 4 -w 2 app:wsgi");
+        assert_eq!((m.class, m.threads), (WorkerClass::Gthread, 4));
+        let m = model("gunicorn -k gthread app:wsgi");
+        assert_eq!((m.class, m.threads), (WorkerClass::Gthread, 1));
+        // threads also sizes nothing else: gevent with --threads stays gevent.
+        assert_eq!(
+            model("gunicorn -k gevent --threads 8 a:b").class,
+            WorkerClass::Gevent
+        );
+
+        let mut v = view("gunicorn app:wsgi");
+        v.env_cmd_args = Some("--threads=3".into());
+        assert_eq!(resolve_workers(&v, &no_files).class, WorkerClass::Gthread);
+
+        let read = |_: &Path| {
+            Some("worker_class = 'gthread'  # I/O bound\nthreads = 8\ntimeout = 60\n".to_string())
+        };
+        let m = resolve_workers(&view("gunicorn app:wsgi"), &read);
+        assert_eq!(
+            (m.class, m.threads, m.doubt),
+            (WorkerClass::Gthread, 8, None)
+        );
+        let read = |_: &Path| Some("threads = os.cpu_count() * 2\n".to_string());
+        let m = resolve_workers(&view("gunicorn app:wsgi"), &read);
+        assert_eq!(m.threads, 1);
+        assert!(m.doubt.unwrap().contains("threads = os.cpu_count() * 2"));
     }
 
     #[test]

@@ -246,6 +246,24 @@ pub struct TcpConnection {
 /// The process's established TCP connections (its fds matched against its net namespace's
 /// `/proc/PID/net/tcp{,6}`).
 pub fn tcp_connections(pid: u32) -> Result<Vec<TcpConnection>, ProcError> {
+    let inodes = socket_inodes(pid)?;
+    let mut out = Vec::new();
+    for table in ["net/tcp", "net/tcp6"] {
+        let Ok(text) = fs::read_to_string(proc_path(pid, table)) else {
+            continue;
+        };
+        out.extend(
+            parse_net_tcp(&text)
+                .into_iter()
+                .filter(|(inode, _)| inodes.contains(inode))
+                .map(|(_, c)| c),
+        );
+    }
+    Ok(out)
+}
+
+/// The inodes of the sockets among the process's fds.
+fn socket_inodes(pid: u32) -> Result<HashSet<u64>, ProcError> {
     let mut inodes = HashSet::new();
     for entry in fs::read_dir(proc_path(pid, "fd"))? {
         let Ok(target) = fs::read_link(entry?.path()) else {
@@ -260,19 +278,33 @@ pub fn tcp_connections(pid: u32) -> Result<Vec<TcpConnection>, ProcError> {
             inodes.insert(inode);
         }
     }
-    let mut out = Vec::new();
+    Ok(inodes)
+}
+
+/// The TCP ports the process listens on (sockets in state LISTEN among its fds: a Gunicorn
+/// worker's inherited listeners).
+pub fn listening_ports(pid: u32) -> Result<Vec<u16>, ProcError> {
+    let inodes = socket_inodes(pid)?;
+    let mut ports = Vec::new();
     for table in ["net/tcp", "net/tcp6"] {
         let Ok(text) = fs::read_to_string(proc_path(pid, table)) else {
             continue;
         };
-        out.extend(
-            parse_net_tcp(&text)
-                .into_iter()
-                .filter(|(inode, _)| inodes.contains(inode))
-                .map(|(_, c)| c),
-        );
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let listening = f.get(3) == Some(&"0A");
+            let inode = f.get(9).and_then(|i| i.parse::<u64>().ok());
+            if let (true, Some(inode), Some(local)) =
+                (listening, inode, f.get(1).and_then(|a| parse_hex_addr(a)))
+                && inodes.contains(&inode)
+            {
+                ports.push(local.port());
+            }
+        }
     }
-    Ok(out)
+    ports.sort_unstable();
+    ports.dedup();
+    Ok(ports)
 }
 
 /// Parses `/proc/net/tcp` or `tcp6`: established connections (state 01) with their inode.
@@ -317,6 +349,22 @@ fn parse_hex_addr(s: &str) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listener_of_this_process_is_listed_and_its_accepted_connection_is_local_to_it() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let me = std::process::id();
+        assert!(listening_ports(me).unwrap().contains(&port));
+        let _client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (_server, _) = listener.accept().unwrap();
+        let inbound = tcp_connections(me)
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.local.port() == port)
+            .count();
+        assert_eq!(inbound, 1, "the accepted side, not the client's");
+    }
 
     #[test]
     fn stat_with_spaces_and_parens_in_the_name() {

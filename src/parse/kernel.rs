@@ -63,9 +63,17 @@ pub fn parse_line(line: &str, offset: FixedOffset) -> Option<OomKill> {
     })
 }
 
-/// `[ 3549.548683] ` at the start: seconds since boot.
+/// `[ 3549.548683] ` at the start: seconds since boot, always with six decimals (printk's
+/// `[%5lu.%06lu]`), which tells it from `[1] [CRITICAL] ...` (a Gunicorn record without time).
 fn dmesg_uptime(line: &str) -> Option<f64> {
     let inner = line.strip_prefix('[')?.split_once(']')?.0.trim();
+    let (secs, micros) = inner.split_once('.')?;
+    if micros.len() != 6
+        || secs.is_empty()
+        || !(secs.bytes().chain(micros.bytes())).all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
     inner.parse::<f64>().ok().filter(|s| s.is_finite())
 }
 

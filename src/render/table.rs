@@ -168,19 +168,58 @@ fn workers_table(workers: &[WorkerState], width: Option<u16>) -> Table {
         "RSS",
         "Swap",
     ]);
+    let dash = || "-".to_string();
     for w in workers {
+        let gthread = w.worker_class.as_deref() == Some("gthread");
+        let mut state = w.state.clone();
+        if let (Some(busy), Some(total)) = (w.threads_busy, w.threads_total) {
+            state.push_str(&format!(" ({busy}/{total} threads)"));
+        }
+        if w.loop_blocked == Some(true) {
+            state.push_str(" (loop blocked)");
+        }
+        // Under gthread the master never kills for a hung request: say so rather than "-".
+        let never = |busy: bool| {
+            if gthread && busy {
+                "never".to_string()
+            } else {
+                dash()
+            }
+        };
         t.add_row(vec![
             w.pid.to_string(),
-            w.state.clone(),
+            state,
             format!("{:.1}s", w.stuck_seconds),
-            w.cause.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
-            w.frame.clone().unwrap_or_else(|| "-".into()),
+            w.cause.map(|c| c.to_string()).unwrap_or_else(dash),
+            w.frame.clone().unwrap_or_else(dash),
             w.seconds_left
                 .map(|s| format!("{s:.0}"))
-                .unwrap_or_else(|| "-".into()),
-            w.rss_bytes.map(mib).unwrap_or_else(|| "-".into()),
-            w.swap_bytes.map(mib).unwrap_or_else(|| "-".into()),
+                .unwrap_or_else(|| never(w.state != "idle")),
+            w.rss_bytes.map(mib).unwrap_or_else(dash),
+            w.swap_bytes.map(mib).unwrap_or_else(dash),
         ]);
+        if !gthread {
+            continue;
+        }
+        for th in &w.threads {
+            t.add_row(vec![
+                format!(
+                    "  └ {}",
+                    th.thread_name
+                        .clone()
+                        .unwrap_or_else(|| format!("thread {:#x}", th.thread_id))
+                ),
+                th.state.clone(),
+                format!("{:.1}s", th.stuck_seconds),
+                th.cause.map(|c| c.to_string()).unwrap_or_else(dash),
+                th.frame.clone().unwrap_or_else(dash),
+                th.seconds_left
+                    .map(|s| format!("{s:.0}"))
+                    .unwrap_or_else(|| never(true)),
+                dash(),
+                dash(),
+            ]);
+        }
     }
     t
 }

@@ -199,8 +199,9 @@ pub struct WorkerState {
     pub seconds_left: Option<f64>,
     pub rss_bytes: Option<u64>,
     pub swap_bytes: Option<u64>,
-    /// How long the worker's current request has run (its heartbeat's age); null when idle or
-    /// unknown.
+    /// How long the worker's current request has run: its heartbeat's age for sync workers;
+    /// for gthread and event-loop workers, whose heartbeat is not the request's, the time it was
+    /// seen busy while sampled (see `busy_seconds_at_least`). Null when idle or unknown.
     pub busy_seconds: Option<f64>,
     /// py-spy samples taken of the worker.
     pub samples: usize,
@@ -210,6 +211,60 @@ pub struct WorkerState {
     pub major_faults_per_second: Option<f64>,
     /// True when the worker exited while it was sampled (its samples up to then are used).
     pub exited: bool,
+    /// The worker class the clock is read for: `sync`, `gthread`, `gevent`, `eventlet`,
+    /// `asyncio` (uvicorn's worker), or the class as configured; null when unknown.
+    pub worker_class: Option<String>,
+    /// The peer of the outbound call it waits in (`http`, `smtp`, `redis`, `memcached`,
+    /// `stdlib_protocol`, `cloud_sdk`, `dns`, `tls_handshake`, `socket`); null otherwise.
+    pub outbound: Option<&'static str>,
+    /// The view function of the request (`wtapp/views.py:30 in upstream_api_view`).
+    pub view: Option<String>,
+    /// True when `busy_seconds` is a lower bound: the request was running before sampling began
+    /// and nothing dates its start (gthread threads, event loops).
+    pub busy_seconds_at_least: bool,
+    /// Event-loop workers (gevent, eventlet, asyncio): true when one call has held the loop (and
+    /// every other request of the worker) for the stuck threshold or longer; null for the
+    /// other classes.
+    pub loop_blocked: Option<bool>,
+    /// Event-loop workers: established connections from clients on the ports it listens on.
+    /// Requests waiting on I/O in suspended greenlets/coroutines are in no stack; these show
+    /// they are there. Null for the other classes.
+    pub client_connections: Option<usize>,
+    /// gthread: request threads busy, and the pool size (`threads`); null for the other classes.
+    pub threads_busy: Option<usize>,
+    pub threads_total: Option<usize>,
+    /// One entry per thread serving a request, each its own diagnosis (a busy sync worker has
+    /// one; a gthread worker one per busy pool thread; an event-loop worker the request on its
+    /// loop when py-spy can see it).
+    pub threads: Vec<ThreadState>,
+}
+
+/// `live`: one request thread of a worker, with the fields of [`WorkerState`] read for that
+/// thread alone (memory fields are the whole process's).
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadState {
+    pub pid: u32,
+    /// The Python thread id (`threading.get_ident()`).
+    pub thread_id: u64,
+    /// `ThreadPoolExecutor-0_1`, `MainThread`; null when py-spy could not read it.
+    pub thread_name: Option<String>,
+    pub state: String,
+    pub stuck_seconds: f64,
+    pub cause: Option<Cause>,
+    pub frame: Option<String>,
+    /// Null where the master will not kill for this request (a gthread request thread, an event
+    /// loop that is not blocked).
+    pub seconds_left: Option<f64>,
+    pub rss_bytes: Option<u64>,
+    pub swap_bytes: Option<u64>,
+    pub busy_seconds: Option<f64>,
+    pub samples: usize,
+    pub hot_frames: Vec<SampledFrame>,
+    pub major_faults_per_second: Option<f64>,
+    pub exited: bool,
+    pub outbound: Option<&'static str>,
+    pub view: Option<String>,
+    pub busy_seconds_at_least: bool,
 }
 
 /// `live`: a frame and how often it was sampled.

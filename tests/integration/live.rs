@@ -4,10 +4,12 @@
 //! the real binary samples them through the real py-spy. Every process a test starts is stopped
 //! by pid when the test ends, pass or fail (Drop guards).
 
+use std::cell::Cell;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
@@ -18,7 +20,7 @@ use serde_json::Value;
 use crate::common::{Run, TempDir, fixture, wtdiag, wtdiag_cmd};
 
 /// The master's --timeout in these tests: long enough that no worker is killed while sampled.
-const TIMEOUT: f64 = 20.0;
+pub(crate) const TIMEOUT: f64 = 20.0;
 
 pub(crate) fn venv() -> PathBuf {
     let dir = std::env::var_os("WTDIAG_TEST_VENV")
@@ -43,23 +45,23 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-fn signal(pid: u32, sig: Signal) -> bool {
+pub(crate) fn signal(pid: u32, sig: Signal) -> bool {
     kill(Pid::from_raw(pid as i32), sig).is_ok()
 }
 
 /// The state letter of /proc/PID/stat, None when the process is gone.
-fn proc_state(pid: u32) -> Option<char> {
+pub(crate) fn proc_state(pid: u32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = &stat[stat.rfind(')')? + 2..];
     after.chars().next().filter(|s| *s != 'Z' && *s != 'X')
 }
 
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     proc_state(pid).is_some()
 }
 
 /// Sends `sig`, waits up to `grace` for the process to go, then SIGKILLs it.
-fn stop_pid(pid: u32, sig: Signal, grace: Duration) {
+pub(crate) fn stop_pid(pid: u32, sig: Signal, grace: Duration) {
     if !alive(pid) {
         return;
     }
@@ -85,7 +87,7 @@ pub(crate) fn wait_until(what: &str, within: Duration, mut done: impl FnMut() ->
 }
 
 /// Direct children of `pid`, from /proc.
-fn children(pid: u32) -> Vec<u32> {
+pub(crate) fn children(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
         let Some(child) = entry
@@ -145,10 +147,19 @@ pub(crate) struct PgCluster {
     port: u16,
     postmaster: u32,
     _dir: TempDir,
+    _slot: Slot,
 }
 
 impl PgCluster {
     pub(crate) fn start(name: &str, venv: &Path) -> PgCluster {
+        // /db/nplus1 must outlast both samplings (~8 s) on a fast machine: ~0.2-0.3 ms a
+        // lazy load makes 80 000 books 16-24 s; seeding them takes ~2 s.
+        PgCluster::start_seeded(name, venv, 80_000)
+    }
+
+    /// A cluster whose fixture app has `books` books (few when no test reads them).
+    pub(crate) fn start_seeded(name: &str, venv: &Path, books: u32) -> PgCluster {
+        let slot = Slot::take();
         let dir = TempDir::new(&format!("live-pg-{name}"));
         let lib = fixture("lib/pgcluster.sh");
         let out = Command::new("bash")
@@ -176,13 +187,12 @@ impl PgCluster {
             port,
             postmaster: pid,
             _dir: dir,
+            _slot: slot,
         };
         let mut setup = Command::new(venv.join("bin/python"));
         setup
             .arg(fixture("app/setup_db.py"))
-            // /db/nplus1 must outlast both samplings (~8 s) on a fast machine: ~0.2-0.3 ms a
-            // lazy load makes 80 000 books 16-24 s; seeding them takes ~2 s.
-            .env("WTAPP_BOOKS", "80000");
+            .env("WTAPP_BOOKS", books.to_string());
         pg.env(&mut setup);
         let out = setup.output().expect("setup_db.py");
         assert!(
@@ -222,7 +232,7 @@ impl Drop for PgCluster {
 }
 
 /// fixtures/app/blackhole.py: accepts connections and never answers.
-fn blackhole(venv: &Path) -> (Guarded, u16) {
+pub(crate) fn blackhole(venv: &Path) -> (Guarded, u16) {
     let port = free_port();
     let guard = Guarded::spawn(
         Command::new(venv.join("bin/python"))
@@ -245,6 +255,40 @@ pub(crate) struct Gunicorn {
     dir: TempDir,
     /// Held open so the requests stay in flight.
     requests: Vec<TcpStream>,
+    /// Released after the processes are stopped.
+    _slot: Slot,
+}
+
+static SERVERS: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    static HOLDS_SERVERS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// One test at a time runs servers (PostgreSQL, Gunicorn): their set-up and CPU-bound requests
+/// would otherwise slow the requests that a test beside them samples. Taken by the first server
+/// a test starts and held until that server is dropped; the test's later servers share it.
+pub(crate) struct Slot(Option<MutexGuard<'static, ()>>);
+
+impl Slot {
+    fn take() -> Slot {
+        if HOLDS_SERVERS.get() {
+            return Slot(None);
+        }
+        let guard = SERVERS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        HOLDS_SERVERS.set(true);
+        Slot(Some(guard))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if self.0.take().is_some() {
+            HOLDS_SERVERS.set(false);
+        }
+    }
 }
 
 impl Gunicorn {
@@ -255,13 +299,46 @@ impl Gunicorn {
         pg: Option<&PgCluster>,
         blackhole_port: Option<u16>,
     ) -> Gunicorn {
+        Gunicorn::start_with(
+            name,
+            venv,
+            workers,
+            ("wtapp.wsgi:application", &["-k", "sync"]),
+            pg,
+            blackhole_port,
+            false,
+        )
+    }
+
+    /// Like [`Gunicorn::start`], with another app (`asgiapp:app`) and worker options
+    /// (`-k gevent`, `--threads 4`). `niced` runs it under `nice -n 15` (`nice` execs, so the
+    /// pid is Gunicorn's), so that its CPU-bound requests slow the tests running beside it as
+    /// little as possible.
+    pub(crate) fn start_with(
+        name: &str,
+        venv: &Path,
+        workers: usize,
+        (app, worker_args): (&str, &[&str]),
+        pg: Option<&PgCluster>,
+        blackhole_port: Option<u16>,
+        niced: bool,
+    ) -> Gunicorn {
+        let slot = Slot::take();
         let dir = TempDir::new(&format!("live-gunicorn-{name}"));
         let port = free_port();
-        let mut cmd = Command::new(venv.join("bin/gunicorn"));
+        let gunicorn = venv.join("bin/gunicorn");
+        let mut cmd = if niced {
+            let mut nice = Command::new("nice");
+            nice.args(["-n", "15"]).arg(&gunicorn);
+            nice
+        } else {
+            Command::new(&gunicorn)
+        };
         cmd.current_dir(fixture("app"))
-            .args(["wtapp.wsgi:application", "-b"])
+            .args([app, "-b"])
             .arg(format!("127.0.0.1:{port}"))
-            .args(["-w", &workers.to_string(), "-k", "sync"])
+            .args(["-w", &workers.to_string()])
+            .args(worker_args)
             .args([
                 "--timeout",
                 &format!("{TIMEOUT:.0}"),
@@ -287,6 +364,7 @@ impl Gunicorn {
             port,
             dir,
             requests: Vec::new(),
+            _slot: slot,
         };
         let log = g.dir.join("error.log");
         wait_until(
@@ -305,8 +383,20 @@ impl Gunicorn {
         self.master.as_ref().expect("master").pid()
     }
 
-    fn workers(&self) -> Vec<u32> {
+    pub(crate) fn workers(&self) -> Vec<u32> {
         children(self.master())
+    }
+
+    /// Sends `GET path` and reads the whole answer (e.g. `/ok`, to have a worker import the app's
+    /// views before the requests a test samples).
+    pub(crate) fn get(&self, path: &str) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to gunicorn");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("read timeout");
+        write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("send request");
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut s, &mut answer).expect("read the answer");
+        answer
     }
 
     /// Sends `GET path` and keeps the connection open.
@@ -359,13 +449,13 @@ impl Drop for Gunicorn {
 
 /// `wtdiag live ARGS --py-spy <the test venv's py-spy>`: wtdiag never picks the py-spy beside
 /// its target by itself.
-fn live(args: &[&str]) -> Run {
+pub(crate) fn live(args: &[&str]) -> Run {
     let py_spy = venv().join("bin/py-spy");
     let py_spy = py_spy.to_str().expect("a UTF-8 venv path");
     wtdiag(&[&["live"], args, &["--py-spy", py_spy]].concat())
 }
 
-fn worker(report: &Value, pid: u32) -> &Value {
+pub(crate) fn worker(report: &Value, pid: u32) -> &Value {
     report["workers"]
         .as_array()
         .expect("workers array")

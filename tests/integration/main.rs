@@ -9,6 +9,7 @@ mod generated;
 mod kernel;
 mod live;
 mod live_security;
+mod live_workers;
 mod logs;
 mod pg;
 mod proxy;
