@@ -510,6 +510,22 @@ fn live_names_the_cause_of_each_busy_worker_and_none_for_idle_ones() {
                 .unwrap_or(false)
         },
     );
+    // /db/nplus1 first builds its 80,000 Book objects (CPU in Python), then loads each
+    // author lazily: sample once the lazy loads have begun (a loaded machine builds slowly).
+    wait_until(
+        "/db/nplus1 to be in its N+1 loop",
+        Duration::from_secs(60),
+        || {
+            monitor
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%wtapp_author%' \
+                     AND query NOT LIKE '%pg_stat_activity%'",
+                    &[],
+                )
+                .map(|r| r.get::<_, i64>(0) >= 1)
+                .unwrap_or(false)
+        },
+    );
     let master = g.master();
     let workers = g.workers();
     assert_eq!(workers.len(), 7);
