@@ -98,7 +98,8 @@ pub struct Incident {
     /// A kill near the start of its input (see [`CUT_WINDOW_SECS`]).
     cut_off: bool,
     /// Causes the worker's end excludes, with why.
-    pub ruled_out: Vec<RuledOut>,
+    /// One shared list per rule, not a copy per incident.
+    pub ruled_out: Arc<[RuledOut]>,
     /// What the abort traceback said, when there was one with frames.
     abort_verdict: Option<Arc<Attribution>>,
     pub basis: Basis,
@@ -121,7 +122,7 @@ impl Incident {
             booted_at: None,
             timed: true,
             cut_off: false,
-            ruled_out: Vec::new(),
+            ruled_out: ruled_out::none(),
             abort_verdict: None,
             basis: Basis::NoTraceback,
             confidence: Confidence::Low,
@@ -264,7 +265,8 @@ impl IncidentBuilder {
                 let mut inc = Incident::new(pid, time);
                 inc.timeout = Some(self.mark(e, time));
                 inc.timed = timed;
-                inc.booted_at = self.booted.get(&pid).copied();
+                // A worker times out once: its boot time is not needed after this.
+                inc.booted_at = self.booted.remove(&pid);
                 let j = self.add(inc);
                 self.open.insert(pid, j);
             }
@@ -301,6 +303,7 @@ impl IncidentBuilder {
                 }
             }
             EventDetail::WorkerKilled { signal, .. } => {
+                self.booted.remove(&pid);
                 let mark = self.mark(e, time);
                 let signal: Box<str> = signal.as_str().into();
                 match open {
@@ -320,6 +323,7 @@ impl IncidentBuilder {
             }
             EventDetail::WorkerExit { exit_code } => {
                 self.info_seen |= exit_code.is_none();
+                self.booted.remove(&pid);
                 // `Worker exiting` (INFO, spawn_worker's `finally`) or a non-zero exit code: the
                 // worker left through Python. Exit code 1 is handle_abort's sys.exit(1).
                 if let Some(j) = open
@@ -512,7 +516,7 @@ fn attribute(inc: &mut Incident, database_seen: bool, info_seen: bool) {
                  next pass",
                 handler_ran_reason(inc.abort.is_some())
             );
-            inc.ruled_out = database_ruled_out(inc.abort.is_some());
+            inc.ruled_out = ruled_out::database(inc.abort.is_some());
         }
         (true, Some(signal)) if !info_seen => {
             // `Worker exiting` is INFO: in a log without INFO records its absence proves
@@ -527,18 +531,12 @@ fn attribute(inc: &mut Incident, database_seen: bool, info_seen: bool) {
         (true, Some(signal)) => {
             inc.basis = Basis::Escalation;
             a.reason = escalation_reason(signal, database_seen);
-            inc.ruled_out = vec![RuledOut {
-                cause: Cause::NPlusOne,
-                reason: "no `Worker exiting` after the abort although the log has INFO records: \
-                         the worker never returned to Python, which a loop of short queries \
-                         does between queries"
-                    .into(),
-            }];
+            inc.ruled_out = ruled_out::never_returned();
         }
         (true, None) if handler_ran => {
             inc.basis = Basis::NoTraceback;
             a.reason = handler_ran_reason(inc.abort.is_some());
-            inc.ruled_out = database_ruled_out(inc.abort.is_some());
+            inc.ruled_out = ruled_out::database(inc.abort.is_some());
         }
         (true, None) => {
             inc.basis = Basis::NoTraceback;
@@ -578,21 +576,7 @@ fn threaded_worker(inc: &mut Incident) {
     if inc.timeout.is_none() || inc.basis == Basis::AbortDefault {
         return;
     }
-    let reason = "gthread worker: its heartbeat comes from the main thread, which a request \
-                  waiting on I/O, a lock or a query does not stop (they release the GIL)";
-    inc.ruled_out = [
-        Cause::LockWait,
-        Cause::SlowQuery,
-        Cause::Deadlock,
-        Cause::MissingApiTimeout,
-        Cause::NPlusOne,
-    ]
-    .into_iter()
-    .map(|cause| RuledOut {
-        cause,
-        reason: reason.into(),
-    })
-    .collect();
+    inc.ruled_out = ruled_out::threaded();
     let cause = inc.cause();
     if cause == Cause::Unknown || inc.ruled_out.iter().any(|r| r.cause == cause) {
         inc.basis = Basis::NoTraceback;
@@ -610,26 +594,86 @@ fn threaded_worker(inc: &mut Incident) {
     }
 }
 
-/// The database waits a worker that ran its abort handler was not in (ATTRIBUTION.md): libpq
-/// retries its poll on EINTR and never returns to Python, so a worker blocked there never logs
-/// `Worker exiting` or an abort traceback. A loop of short queries (N+1) stays possible.
-fn database_ruled_out(aborted: bool) -> Vec<RuledOut> {
-    let what = if aborted {
-        "logged its abort"
-    } else {
-        "logged `Worker exiting` after its timeout"
-    };
-    [Cause::LockWait, Cause::SlowQuery, Cause::Deadlock]
-        .into_iter()
-        .map(|cause| RuledOut {
-            cause,
-            reason: format!(
-                "the worker {what}: its SIGABRT handler ran, so it was in Python code, not \
-                 blocked in the database driver (libpq retries its wait on EINTR and never \
-                 returns to Python)"
-            ),
-        })
-        .collect()
+/// The lists of causes a worker's end rules out, each built once and shared.
+mod ruled_out {
+    use std::sync::{Arc, LazyLock};
+
+    use crate::report::{Cause, RuledOut};
+
+    fn list(causes: &[Cause], reason: &str) -> Arc<[RuledOut]> {
+        causes
+            .iter()
+            .map(|&cause| RuledOut {
+                cause,
+                reason: reason.to_string(),
+            })
+            .collect()
+    }
+
+    pub fn none() -> Arc<[RuledOut]> {
+        static NONE: LazyLock<Arc<[RuledOut]>> = LazyLock::new(|| Arc::from([]));
+        NONE.clone()
+    }
+
+    /// The database waits a worker that ran its abort handler was not in (ATTRIBUTION.md):
+    /// libpq retries its poll on EINTR and never returns to Python, so a worker blocked there
+    /// never logs `Worker exiting` or an abort traceback. A loop of short queries (N+1) stays
+    /// possible.
+    pub fn database(aborted: bool) -> Arc<[RuledOut]> {
+        const WAITS: [Cause; 3] = [Cause::LockWait, Cause::SlowQuery, Cause::Deadlock];
+        static EXITED: LazyLock<Arc<[RuledOut]>> = LazyLock::new(|| {
+            list(
+                &WAITS,
+                "the worker logged `Worker exiting` after its timeout: its SIGABRT handler ran, \
+                 so it was in Python code, not blocked in the database driver (libpq retries \
+                 its wait on EINTR and never returns to Python)",
+            )
+        });
+        static ABORTED: LazyLock<Arc<[RuledOut]>> = LazyLock::new(|| {
+            list(
+                &WAITS,
+                "the worker logged its abort: its SIGABRT handler ran, so it was in Python \
+                 code, not blocked in the database driver (libpq retries its wait on EINTR and \
+                 never returns to Python)",
+            )
+        });
+        if aborted {
+            ABORTED.clone()
+        } else {
+            EXITED.clone()
+        }
+    }
+
+    /// A SIGKILL with no `Worker exiting` in a log that has INFO records.
+    pub fn never_returned() -> Arc<[RuledOut]> {
+        static LIST: LazyLock<Arc<[RuledOut]>> = LazyLock::new(|| {
+            list(
+                &[Cause::NPlusOne],
+                "no `Worker exiting` after the abort although the log has INFO records: the \
+                 worker never returned to Python, which a loop of short queries does between \
+                 queries",
+            )
+        });
+        LIST.clone()
+    }
+
+    /// Any timeout of a gthread worker.
+    pub fn threaded() -> Arc<[RuledOut]> {
+        static LIST: LazyLock<Arc<[RuledOut]>> = LazyLock::new(|| {
+            list(
+                &[
+                    Cause::LockWait,
+                    Cause::SlowQuery,
+                    Cause::Deadlock,
+                    Cause::MissingApiTimeout,
+                    Cause::NPlusOne,
+                ],
+                "gthread worker: its heartbeat comes from the main thread, which a request \
+                 waiting on I/O, a lock or a query does not stop (they release the GIL)",
+            )
+        });
+        LIST.clone()
+    }
 }
 
 /// What `Worker exiting` (or the abort record) after `WORKER TIMEOUT` leaves open

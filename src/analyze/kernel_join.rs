@@ -80,6 +80,6 @@ fn apply(inc: &mut Incident, k: &KernelKill) {
     });
     inc.basis = Basis::KernelOom;
     inc.confidence = Confidence::High;
-    inc.ruled_out.clear();
+    inc.ruled_out = Arc::from([]);
     inc.correlated.push(k.evidence());
 }

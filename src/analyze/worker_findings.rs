@@ -239,7 +239,7 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, g: &Group) -> Fi
             (Cause::MissingApiTimeout, Some(kind)) => kind.advice().to_string(),
             _ => cause.advice().to_string(),
         },
-        ruled_out: first.ruled_out.clone(),
+        ruled_out: first.ruled_out.to_vec(),
     }
 }
 
