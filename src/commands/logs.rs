@@ -225,6 +225,7 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         ));
     }
 
+    incident::cross_worker_patterns(&mut incidents);
     incident::annotate(&mut events, &incidents);
     let mut groups = folded;
     for inc in &incidents {

@@ -76,3 +76,41 @@ fn a_proxy_that_gives_up_first_is_a_proxy_timeout_finding() {
             .contains("proxy_read_timeout")
     );
 }
+
+#[test]
+fn on_gunicorn_20_only_the_proxy_names_the_requests_and_no_pattern_is_guessed() {
+    // Gunicorn 20.1 logs no traceback: nginx's `upstream prematurely closed connection` is the
+    // only record of which request each worker was serving (/sleep exited through Python,
+    // /native was SIGKILLed).
+    let json = logs("ladder-ok-20.1");
+    let mut requests: Vec<&str> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["request"].as_str())
+        .collect();
+    requests.sort();
+    assert_eq!(
+        requests,
+        ["GET /native", "GET /sleep"],
+        "{}",
+        json["findings"]
+    );
+    // Both workers timed out about 4 s after their boot: with only the error log that is not
+    // enough to call it a boot timeout, and with nginx's lines it is known they were serving.
+    let alone = wtdiag(&[
+        "logs",
+        fixture("nginx/ladder-ok-20.1.gunicorn.log")
+            .to_str()
+            .unwrap(),
+        "--format",
+        "json",
+    ])
+    .json();
+    for json in [&json, &alone] {
+        for f in json["findings"].as_array().unwrap() {
+            assert_ne!(f["cause"], "boot_timeout", "{f}");
+            assert_ne!(f["cause"], "proxy_timeout", "{f}");
+        }
+    }
+}
