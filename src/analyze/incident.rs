@@ -784,17 +784,22 @@ fn boot_timeouts(incidents: &mut [Incident]) {
         if !unexplained(inc) {
             continue;
         }
-        let range = mine.saturating_sub(BOOT_INTERVAL_SLACK_SECS)
-            ..=mine.saturating_add(BOOT_INTERVAL_SLACK_SECS);
-        let Some(alike) = by_interval
-            .range(range)
-            .map(|(_, a)| *a)
-            .reduce(|x, y| Alike {
-                count: x.count + y.count,
-                served: x.served || y.served,
-                first_boot: x.first_boot.min(y.first_boot),
-                last_boot: x.last_boot.max(y.last_boot),
+        // The workers alike: the fullest span of BOOT_INTERVAL_SLACK_SECS that holds this
+        // interval (so every interval in it is within that span of every other).
+        let merge = |x: Alike, y: Alike| Alike {
+            count: x.count + y.count,
+            served: x.served || y.served,
+            first_boot: x.first_boot.min(y.first_boot),
+            last_boot: x.last_boot.max(y.last_boot),
+        };
+        let Some(alike) = (mine.saturating_sub(BOOT_INTERVAL_SLACK_SECS)..=mine)
+            .filter_map(|lo| {
+                by_interval
+                    .range(lo..=lo.saturating_add(BOOT_INTERVAL_SLACK_SECS))
+                    .map(|(_, a)| *a)
+                    .reduce(merge)
             })
+            .max_by_key(|a| a.count)
         else {
             continue;
         };
