@@ -839,7 +839,7 @@ fn live_errors_say_what_to_do_and_exit_2() {
         "python",
     );
     let pid = python.pid().to_string();
-    wait_until("python to start", Duration::from_secs(10), || {
+    wait_until("python to start", Duration::from_secs(60), || {
         std::fs::read_link(format!("/proc/{pid}/exe"))
             .is_ok_and(|e| e.to_string_lossy().contains("python"))
     });

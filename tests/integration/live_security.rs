@@ -291,7 +291,7 @@ fn live_as_root_refuses_a_py_spy_others_can_change() {
         "python",
     );
     let pid = target.pid().to_string();
-    wait_until("python to start", Duration::from_secs(10), || {
+    wait_until("python to start", Duration::from_secs(60), || {
         std::fs::read_link(format!("/proc/{pid}/exe"))
             .is_ok_and(|e| e.to_string_lossy().contains("python"))
     });
@@ -823,7 +823,7 @@ fn target_chosen_names_cannot_drive_the_terminal() {
         "python",
     );
     let pid = target.pid().to_string();
-    wait_until("python to start", Duration::from_secs(10), || {
+    wait_until("python to start", Duration::from_secs(60), || {
         std::fs::read_link(format!("/proc/{pid}/exe"))
             .is_ok_and(|e| e.to_string_lossy().contains("python3"))
     });
