@@ -241,7 +241,7 @@ pub(crate) fn blackhole(venv: &Path) -> (Guarded, u16) {
             .stdout(Stdio::null()),
         "blackhole.py",
     );
-    wait_until("blackhole.py to listen", Duration::from_secs(10), || {
+    wait_until("blackhole.py to listen", Duration::from_secs(30), || {
         TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
     (guard, port)

@@ -262,7 +262,7 @@ fn gevent_workers_blocked_by_psycopg2_or_cpu_are_named_and_a_green_wait_is_not_a
         "{db} {cpu} {green}"
     );
     let mut monitor = pg.client();
-    wait_until("pg_sleep to run", Duration::from_secs(10), || {
+    wait_until("pg_sleep to run", Duration::from_secs(30), || {
         monitor
             .query_one(
                 "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' \
