@@ -607,11 +607,7 @@ fn describe(a: &Activity) -> String {
 fn one_line(s: &str) -> String {
     let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.len() > 200 {
-        let cut = (0..=200)
-            .rev()
-            .find(|&i| flat.is_char_boundary(i))
-            .unwrap_or(0);
-        format!("{}...", &flat[..cut])
+        format!("{}...", cap(&flat, 200))
     } else {
         flat
     }

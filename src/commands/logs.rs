@@ -133,16 +133,11 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     let proxy: Vec<ProxyLine> = proxy_lines
         .into_iter()
         .filter_map(|(path, line, text)| {
-            let up = nginx::parse_line(&text, offset)?;
-            let mut end = text.len().min(400);
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
             Some(ProxyLine {
-                up,
+                up: nginx::parse_line(&text, offset)?,
                 path,
                 line,
-                text: text[..end].to_string(),
+                text: crate::parse::cap(&text, 400).to_string(),
             })
         })
         .collect();

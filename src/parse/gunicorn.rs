@@ -436,7 +436,7 @@ impl GunicornLog {
             || m.starts_with(b"App failed to load")
             || (m.starts_with(b"Reason: ") && level != b"DEBUG");
         if boot_failure {
-            let message = traceback::clip(decode(m).0.trim(), traceback::MAX_SHOWN).to_string();
+            let message = super::cap(decode(m).0.trim(), traceback::MAX_SHOWN).to_string();
             return Some((None, EventDetail::BootFailure { message }));
         }
         None

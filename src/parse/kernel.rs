@@ -50,16 +50,12 @@ pub fn parse_line(line: &str, offset: FixedOffset) -> Option<OomKill> {
         .and_then(|(_, c)| c.split_once(')'))
         .map(|(c, _)| c.to_string())
         .unwrap_or_default();
-    let mut end = line.len().min(400);
-    while !line.is_char_boundary(end) {
-        end -= 1;
-    }
     Some(OomKill {
         pid,
         comm,
         cgroup: before.ends_with("Memory cgroup out of memory: "),
         time: wall_time(line, offset),
-        text: line[..end].to_string(),
+        text: super::cap(line, 400).to_string(),
     })
 }
 

@@ -10,3 +10,16 @@ pub mod pg;
 pub mod skips;
 pub mod timestamp;
 pub mod traceback;
+
+/// `s` cut to at most `max` bytes at a char boundary: text from inputs that ends up in titles,
+/// evidence or memory is bounded with this.
+pub fn cap(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

@@ -12,17 +12,6 @@ const MAX_TEXT: usize = 256 << 10;
 /// Bytes of a source line or an exception line kept: they end up in titles and evidence.
 pub const MAX_SHOWN: usize = 300;
 
-/// `s` cut to at most `max` bytes at a char boundary.
-pub fn clip(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
 
 /// One frame, borrowed from the traceback text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +109,7 @@ pub fn parse(text: &str) -> Option<Traceback<'_>> {
                 && let Some(frame) = block.frames.last_mut()
                 && frame.code.is_none()
             {
-                frame.code = Some(clip(trimmed.trim_end(), MAX_SHOWN));
+                frame.code = Some(super::cap(trimmed.trim_end(), MAX_SHOWN));
             }
             continue;
         }
@@ -130,7 +119,7 @@ pub fn parse(text: &str) -> Option<Traceback<'_>> {
             {
                 continue;
             }
-            block.exception = Some(clip(trimmed.trim_end(), MAX_SHOWN));
+            block.exception = Some(super::cap(trimmed.trim_end(), MAX_SHOWN));
             in_frames = false;
         }
     }

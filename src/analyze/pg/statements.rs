@@ -303,17 +303,7 @@ impl StatementTable {
     }
 }
 
-/// `s` cut to at most `max` bytes at a char boundary.
-pub fn cap(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
+pub use crate::parse::cap;
 
 #[cfg(test)]
 mod tests {
