@@ -44,37 +44,27 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         let opened = planned.open(progress)?;
         let path = opened.path.clone();
         let compressed = opened.compressed;
-        if kernel::looks_like_kernel_log(opened.head()) {
+        // Side sources recognised by their first lines: only the lines that can matter are
+        // kept, to be read once the Gunicorn logs give the zone their times lack.
+        let side = if kernel::looks_like_kernel_log(opened.head()) {
+            Some(("kernel", "Killed process ", MAX_OOM_KILLS, &mut kernel_lines))
+        } else if nginx::looks_like_error_log(opened.head()) {
+            Some(("nginx_error", "upstream", MAX_PROXY_LINES, &mut proxy_lines))
+        } else {
+            None
+        };
+        if let Some((format, needle, max, kept)) = side {
             let mut lossy = 0;
             let counts = opened.for_each_line(|line| {
                 let (text, bad) = input::decode(line.bytes);
                 lossy += u64::from(bad);
-                if text.contains("Killed process ") && kernel_lines.len() < MAX_OOM_KILLS {
-                    kernel_lines.push((path.clone(), line.number, text.into_owned()));
+                if text.contains(needle) && kept.len() < max {
+                    kept.push((path.clone(), line.number, text.into_owned()));
                 }
             })?;
             report.inputs.push(summary(
                 &path,
-                "kernel",
-                compressed,
-                counts,
-                Skips::default(),
-                lossy,
-            ));
-            continue;
-        }
-        if nginx::looks_like_error_log(opened.head()) {
-            let mut lossy = 0;
-            let counts = opened.for_each_line(|line| {
-                let (text, bad) = input::decode(line.bytes);
-                lossy += u64::from(bad);
-                if text.contains("upstream") && proxy_lines.len() < MAX_PROXY_LINES {
-                    proxy_lines.push((path.clone(), line.number, text.into_owned()));
-                }
-            })?;
-            report.inputs.push(summary(
-                &path,
-                "nginx_error",
+                format,
                 compressed,
                 counts,
                 Skips::default(),
