@@ -47,21 +47,49 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         // Side sources recognised by their first lines: only the lines that can matter are
         // kept, to be read once the Gunicorn logs give the zone their times lack.
         let side = if kernel::looks_like_kernel_log(opened.head()) {
-            Some(("kernel", "Killed process ", MAX_OOM_KILLS, &mut kernel_lines))
+            Some((
+                "kernel",
+                "Killed process ",
+                MAX_OOM_KILLS,
+                &mut kernel_lines,
+            ))
         } else if nginx::looks_like_error_log(opened.head()) {
-            Some(("nginx_error", "upstream", MAX_PROXY_LINES, &mut proxy_lines))
+            Some((
+                "nginx_error",
+                " from upstream",
+                MAX_PROXY_LINES,
+                &mut proxy_lines,
+            ))
         } else {
             None
         };
         if let Some((format, needle, max, kept)) = side {
-            let mut lossy = 0;
+            let (mut lossy, mut dropped) = (0, 0u64);
             let counts = opened.for_each_line(|line| {
                 let (text, bad) = input::decode(line.bytes);
                 lossy += u64::from(bad);
-                if text.contains(needle) && kept.len() < max {
-                    kept.push((path.clone(), line.number, text.into_owned()));
+                if !text.contains(needle) {
+                    return;
+                }
+                if kept.len() < max {
+                    let text = crate::parse::cap(&text, 2048).to_string();
+                    kept.push((path.clone(), line.number, text));
+                } else {
+                    dropped += 1;
                 }
             })?;
+            if dropped > 0 {
+                report.warnings.push(Warning {
+                    code: "side_lines_capped",
+                    message: format!(
+                        "{path}: {dropped} more '{}' lines than the {max} read were not used",
+                        needle.trim()
+                    ),
+                    advice: "Narrow the inputs to the period of the timeouts (--since/--until \
+                             apply to the Gunicorn log; cut the side log to match)."
+                        .into(),
+                });
+            }
             report.inputs.push(summary(
                 &path,
                 format,

@@ -12,7 +12,6 @@ const MAX_TEXT: usize = 256 << 10;
 /// Bytes of a source line or an exception line kept: they end up in titles and evidence.
 pub const MAX_SHOWN: usize = 300;
 
-
 /// One frame, borrowed from the traceback text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameRef<'a> {
