@@ -157,6 +157,8 @@ pub struct IncidentBuilder {
     verdicts: HashMap<Arc<Attribution>, ()>,
     /// Per input: its first event, and whether the master's start is in it.
     inputs: HashMap<Arc<str>, InputStart>,
+    /// The input of the last event, out of `inputs` while it is read.
+    input: Option<(Arc<str>, InputStart)>,
     /// The time of the last timed event and its input, for events without a time.
     last_time: Option<(Arc<str>, DateTime<FixedOffset>)>,
     /// pid → when it logged `Booting worker`.
@@ -182,11 +184,14 @@ impl IncidentBuilder {
         let timed = e.time.is_some();
         let time = match e.time {
             Some(t) => {
-                self.last_time = Some((path.clone(), t));
+                match &mut self.last_time {
+                    Some((p, last)) if Arc::ptr_eq(p, path) => *last = t,
+                    last => *last = Some((path.clone(), t)),
+                }
                 t
             }
             None => match &self.last_time {
-                Some((p, t)) if p == path => *t,
+                Some((p, t)) if Arc::ptr_eq(p, path) || p == path => *t,
                 // No time yet in this input: its position orders it.
                 _ => {
                     DateTime::UNIX_EPOCH.fixed_offset()
@@ -194,14 +199,21 @@ impl IncidentBuilder {
                 }
             },
         };
-        let start = &*self
-            .inputs
-            .entry(path.clone())
-            .or_insert_with(|| InputStart {
+        // Inputs come one after the other: the map is touched only when the input changes.
+        if !matches!(&self.input, Some((p, _)) if Arc::ptr_eq(p, path)) {
+            if let Some((p, start)) = self.input.take() {
+                self.inputs.insert(p, start);
+            }
+            let start = self.inputs.remove(path).unwrap_or(InputStart {
                 time,
                 line: e.source.line,
                 started: false,
             });
+            self.input = Some((path.clone(), start));
+        }
+        let Some((_, start)) = &self.input else {
+            return;
+        };
         let near_start = !start.started
             && if timed {
                 time - start.time <= Duration::seconds(CUT_WINDOW_SECS)
@@ -316,7 +328,7 @@ impl IncidentBuilder {
                 }
             }
             EventDetail::GunicornStart { .. } => {
-                if let Some(start) = self.inputs.get_mut(path) {
+                if let Some((_, start)) = &mut self.input {
                     start.started = true;
                 }
             }
@@ -518,28 +530,52 @@ fn boot_timeouts(incidents: &mut [Incident]) {
         let booted = inc.booted_at.filter(|_| inc.timed)?;
         Some((inc.timeout.as_ref()?.time - booted).num_seconds())
     };
-    // (interval, boot time, served a request): a worker whose abort names a request had
-    // booted and was serving, so an interval it shares is a burst of requests, not a boot.
-    let all: Vec<(i64, DateTime<FixedOffset>, bool)> = incidents
-        .iter()
-        .filter_map(|inc| Some((interval(inc)?, inc.booted_at?, inc.abort.is_some())))
-        .collect();
+    // Per boot-to-timeout interval (whole seconds): how many workers, their earliest and latest
+    // boot, and whether one of them served a request (its abort names one: it had booted and
+    // was serving, so an interval it shares is a burst of requests, not a boot).
+    #[derive(Clone, Copy)]
+    struct Bucket {
+        count: usize,
+        first_boot: DateTime<FixedOffset>,
+        last_boot: DateTime<FixedOffset>,
+        served: bool,
+    }
+    let mut buckets: HashMap<i64, Bucket> = HashMap::new();
+    let mut total = 0;
+    for inc in incidents.iter() {
+        let (Some(d), Some(boot)) = (interval(inc), inc.booted_at) else {
+            continue;
+        };
+        total += 1;
+        let b = buckets.entry(d).or_insert(Bucket {
+            count: 0,
+            first_boot: boot,
+            last_boot: boot,
+            served: false,
+        });
+        b.count += 1;
+        b.first_boot = b.first_boot.min(boot);
+        b.last_boot = b.last_boot.max(boot);
+        b.served |= inc.abort.is_some();
+    }
     for inc in incidents.iter_mut() {
-        let (Some(mine), Some(booted)) = (interval(inc), inc.booted_at) else {
+        let Some(mine) = interval(inc) else {
             continue;
         };
         if !unexplained(inc) {
             continue;
         }
-        let alike: Vec<&(i64, DateTime<FixedOffset>, bool)> = all
-            .iter()
-            .filter(|(d, _, _)| (d - mine).abs() <= BOOT_INTERVAL_SLACK_SECS)
+        let near: Vec<Bucket> = (mine - BOOT_INTERVAL_SLACK_SECS..=mine + BOOT_INTERVAL_SLACK_SECS)
+            .filter_map(|d| buckets.get(&d).copied())
             .collect();
-        let other_boot = alike
-            .iter()
-            .any(|(_, b, _)| (*b - booted).num_seconds().abs() >= 1);
-        let served = alike.iter().any(|(_, _, served)| *served);
-        if !other_boot || served || alike.len() < 2 || alike.len() * 3 < all.len() * 2 {
+        let alike: usize = near.iter().map(|b| b.count).sum();
+        let first = near.iter().map(|b| b.first_boot).min();
+        let last = near.iter().map(|b| b.last_boot).max();
+        let booted_apart = first
+            .zip(last)
+            .is_some_and(|(f, l)| (l - f).num_seconds() >= 1);
+        let served = near.iter().any(|b| b.served);
+        if !booted_apart || served || alike < 2 || alike * 3 < total * 2 {
             continue;
         }
         inc.basis = Basis::Pattern;
@@ -547,11 +583,9 @@ fn boot_timeouts(incidents: &mut [Incident]) {
         let a = Arc::make_mut(&mut inc.attribution);
         a.cause = Cause::BootTimeout;
         a.reason = format!(
-            "timed out {mine} s after its own `Booting worker` line, as {} of the {} workers whose \
-             boot is in the log did (booted at different times): it never finished loading the \
-             application within the timeout",
-            alike.len(),
-            all.len()
+            "timed out {mine} s after its own `Booting worker` line, as {alike} of the {total} \
+             workers whose boot is in the log did (booted at different times): it never \
+             finished loading the application within the timeout"
         );
     }
 }
