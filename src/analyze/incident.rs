@@ -179,6 +179,8 @@ pub struct IncidentBuilder {
     verdicts: HashMap<Arc<Attribution>, ()>,
     /// Per input: its first event, and whether the master's start is in it.
     inputs: HashMap<Arc<str>, InputStart>,
+    /// The input of the last event, out of `inputs` while it is read.
+    input: Option<(Arc<str>, InputStart)>,
     /// The time of the last timed event and its input, for events without a time.
     last_time: Option<(Arc<str>, DateTime<FixedOffset>)>,
     /// pid → when it logged `Booting worker`.
@@ -209,11 +211,14 @@ impl IncidentBuilder {
         let timed = e.time.is_some();
         let time = match e.time {
             Some(t) => {
-                self.last_time = Some((path.clone(), t));
+                match &mut self.last_time {
+                    Some((p, last)) if Arc::ptr_eq(p, path) => *last = t,
+                    last => *last = Some((path.clone(), t)),
+                }
                 t
             }
             None => match &self.last_time {
-                Some((p, t)) if p == path => *t,
+                Some((p, t)) if Arc::ptr_eq(p, path) || p == path => *t,
                 // No time yet in this input: its position orders it.
                 _ => {
                     DateTime::UNIX_EPOCH.fixed_offset()
@@ -221,14 +226,21 @@ impl IncidentBuilder {
                 }
             },
         };
-        let start = &*self
-            .inputs
-            .entry(path.clone())
-            .or_insert_with(|| InputStart {
+        // Inputs come one after the other: the map is touched only when the input changes.
+        if !matches!(&self.input, Some((p, _)) if Arc::ptr_eq(p, path)) {
+            if let Some((p, start)) = self.input.take() {
+                self.inputs.insert(p, start);
+            }
+            let start = self.inputs.remove(path).unwrap_or(InputStart {
                 time,
                 line: e.source.line,
                 started: false,
             });
+            self.input = Some((path.clone(), start));
+        }
+        let Some((_, start)) = &self.input else {
+            return;
+        };
         let near_start = !start.started
             && if timed {
                 time - start.time <= Duration::seconds(CUT_WINDOW_SECS)
@@ -346,7 +358,7 @@ impl IncidentBuilder {
             }
             EventDetail::GunicornStart { .. } => {
                 self.info_seen = true;
-                if let Some(start) = self.inputs.get_mut(path) {
+                if let Some((_, start)) = &mut self.input {
                     start.started = true;
                 }
             }

@@ -227,20 +227,28 @@ pub fn outbound_kind<F: StackFrame>(frames: &[F]) -> Option<OutboundKind> {
     if origin(innermost.file()) == Origin::Stdlib("ssl.py") && func == "do_handshake" {
         return Some(OutboundKind::Tls);
     }
-    let has = |pred: &dyn Fn(Origin<'_>) -> bool| frames.iter().any(|f| pred(origin(f.file())));
-    if has(&|o| o == Origin::Stdlib("smtplib.py")) {
-        return Some(OutboundKind::Smtp);
+    // The most specific client in the stack, in one pass.
+    let rank = |kind: OutboundKind| match kind {
+        OutboundKind::Smtp => 4,
+        OutboundKind::Redis => 3,
+        OutboundKind::LlmSdk => 2,
+        OutboundKind::CloudSdk => 1,
+        _ => 0,
+    };
+    let mut best = OutboundKind::Http;
+    for f in frames {
+        let kind = match origin(f.file()) {
+            Origin::Stdlib("smtplib.py") => OutboundKind::Smtp,
+            Origin::Package("redis") => OutboundKind::Redis,
+            Origin::Package("openai" | "anthropic") => OutboundKind::LlmSdk,
+            Origin::Package("boto3" | "botocore" | "s3transfer") => OutboundKind::CloudSdk,
+            _ => continue,
+        };
+        if rank(kind) > rank(best) {
+            best = kind;
+        }
     }
-    if has(&|o| o == Origin::Package("redis")) {
-        return Some(OutboundKind::Redis);
-    }
-    if has(&|o| matches!(o, Origin::Package("openai" | "anthropic"))) {
-        return Some(OutboundKind::LlmSdk);
-    }
-    if has(&|o| matches!(o, Origin::Package("boto3" | "botocore" | "s3transfer"))) {
-        return Some(OutboundKind::CloudSdk);
-    }
-    Some(OutboundKind::Http)
+    Some(best)
 }
 
 /// True when the stack went through Gunicorn's abort handler (or ends in the `sys.exit` it

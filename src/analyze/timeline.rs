@@ -74,7 +74,9 @@ impl Timeline {
         {
             if let Some(tb) = traceback::parse(text) {
                 *exception = tb.exception.map(str::to_string);
-                self.incidents.database_seen |= stack::mentions_database(&tb.frames);
+                if !self.incidents.database_seen {
+                    self.incidents.database_seen = stack::mentions_database(&tb.frames);
+                }
                 // Only a stack that reaches the abort handler shows where the worker was when
                 // the master's SIGABRT landed; one cut short by the paste (or a plain
                 // exception's) is not the stuck stack.

@@ -80,6 +80,7 @@ fn header(line: &[u8]) -> Option<Header<'_>> {
 /// The start of every message a record can be read for, as Gunicorn words it (WORDINGS.md).
 const MESSAGE_STARTS: &[&[u8]] = &[
     b"WORKER TIMEOUT (pid:",
+    b"DIRTY WORKER TIMEOUT",
     b"Worker (pid:",
     b"Worker with pid ",
     b"Booting worker with pid: ",
@@ -89,14 +90,6 @@ const MESSAGE_STARTS: &[&[u8]] = &[
     b"Exception in worker process",
     b"Dirty worker (pid:",
 ];
-
-static ORKER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new("orker"));
-static WORKER_TIMEOUT: LazyLock<memmem::Finder<'static>> =
-    LazyLock::new(|| memmem::Finder::new("WORKER TIMEOUT"));
-static ERROR_HANDLING: LazyLock<memmem::Finder<'static>> =
-    LazyLock::new(|| memmem::Finder::new("Error handling request"));
-static STARTING: LazyLock<memmem::Finder<'static>> =
-    LazyLock::new(|| memmem::Finder::new("Starting gunicorn "));
 
 const LEVELS: &[&[u8]] = &[b"CRITICAL", b"ERROR", b"WARNING", b"INFO", b"DEBUG"];
 
@@ -108,30 +101,22 @@ const LEVELS: &[&[u8]] = &[b"CRITICAL", b"ERROR", b"WARNING", b"INFO", b"DEBUG"]
 /// (`Error: 1-19 00:48:32 +0000] [2973] [ERROR] Worker …`). The message is found by its own
 /// wording; only text that ends a header (`]`, `:` or a level name) may come before it.
 fn loose_header(line: &[u8]) -> Option<Header<'_>> {
-    let window = &line[..line.len().min(MAX_LOOSE_PREFIX + 40)];
-    if ORKER.find(window).is_none()
-        && WORKER_TIMEOUT.find(window).is_none()
-        && ERROR_HANDLING.find(window).is_none()
-        && STARTING.find(window).is_none()
-    {
-        return None;
-    }
-    let mut at = MESSAGE_STARTS
-        .iter()
-        .filter_map(|m| memmem::find(window, m))
-        .filter(|&at| at <= MAX_LOOSE_PREFIX)
-        .min()?;
-    if line[..at].ends_with(b"DIRTY ") {
-        at -= b"DIRTY ".len();
-    }
+    // A message starts the line or follows `] ` or `: ` (the end of a header, a logger name
+    // or a shipper's prefix); most lines (access lines, other loggers) have no such place
+    // where a Gunicorn wording starts, and are rejected after one memchr2 pass.
+    let window = &line[..line.len().min(MAX_LOOSE_PREFIX)];
+    let starts_message = |at: usize| {
+        matches!(line.get(at), Some(b'W' | b'D' | b'B' | b'E' | b'S'))
+            && MESSAGE_STARTS.iter().any(|m| line[at..].starts_with(m))
+    };
+    let at = if starts_message(0) {
+        0
+    } else {
+        memchr::memchr2_iter(b']', b':', window)
+            .map(|p| p + 2)
+            .find(|&at| line.get(at - 1) == Some(&b' ') && starts_message(at))?
+    };
     let before = line[..at].trim_ascii_end();
-    let ends_header = before.is_empty()
-        || before.ends_with(b"]")
-        || before.ends_with(b":")
-        || LEVELS.iter().any(|l| before.ends_with(l));
-    if !ends_header {
-        return None;
-    }
     // The record's pid: the nearest `[digits]` before the message.
     let mut pid = None;
     let mut end = before.len();
@@ -268,7 +253,19 @@ impl GunicornLog {
             self.skips.record(skips::OVERLONG, line.number);
             return;
         }
-        let Some(h) = header(line.bytes).or_else(|| loose_header(line.bytes)) else {
+        let Some(h) = header(line.bytes).or_else(|| {
+            // Traceback lines (indented, after the record's prefix) are never records: they
+            // skip the search for a message.
+            let body = self
+                .prefix
+                .as_deref()
+                .and_then(|p| line.bytes.strip_prefix(p))
+                .unwrap_or(line.bytes);
+            if matches!(body.first(), Some(b' ' | b'\t')) {
+                return None;
+            }
+            loose_header(line.bytes)
+        }) else {
             self.continuation(line);
             return;
         };
