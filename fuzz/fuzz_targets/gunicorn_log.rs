@@ -17,7 +17,12 @@ fuzz_target!(|data: &[u8]| {
     let _ = for_each_line(data, |line| log.push(line, &mut sink));
     log.finish(&mut sink);
     let mut result = timeline.finish();
+    incident::cross_worker_patterns(&mut result.incidents);
     incident::annotate(&mut result.events, &result.incidents);
-    let _ = worker_findings::findings(&result.incidents);
+    let mut groups = result.folded;
+    for inc in &result.incidents {
+        groups.add(inc);
+    }
+    let _ = groups.findings();
     let _ = worker_findings::boot_failure_finding(&result.events);
 });
