@@ -12,6 +12,7 @@ use crate::cli::PgArgs;
 use crate::commands::{Window, check_stdin_once, progress_for};
 use crate::input;
 use crate::parse::pg::{self, PgEvent, PgLogReader, Prefix};
+use crate::parse::zones::{ZoneOverrides, ZoneReading, ZoneUse};
 use crate::report::{CommandName, InputSummary, PgInput, Report, Warning};
 
 pub fn run(args: &PgArgs) -> Result<Report> {
@@ -39,6 +40,7 @@ pub fn run(args: &PgArgs) -> Result<Report> {
         Some(p) => Some(Prefix::compile(p).with_context(|| format!("--prefix {p:?}"))?),
         None => None,
     };
+    let zones = zone_overrides(&args.pg_tz)?;
     let mut analysis = PgAnalysis::new(PgOptions {
         top: args.top,
         event_min_ms: args.event_min_ms,
@@ -62,7 +64,7 @@ pub fn run(args: &PgArgs) -> Result<Report> {
         let path = &opened.path.clone();
         let compressed = opened.compressed;
         let source: Arc<str> = Arc::from(path.as_str());
-        let mut reader = PgLogReader::new(prefix.clone());
+        let mut reader = PgLogReader::with_zones(prefix.clone(), zones.clone());
         let mut sink = |e: &PgEvent<'_>| {
             if window.contains(e.time) {
                 analysis.observe(e, &source);
@@ -91,6 +93,7 @@ pub fn run(args: &PgArgs) -> Result<Report> {
                     .into(),
             });
         }
+        report.warnings.extend(zone_warnings(path, &read.zones));
         report.inputs.push(InputSummary {
             path: path.clone(),
             format: read.format.map_or("unknown", |f| f.name()).to_string(),
@@ -127,4 +130,65 @@ fn oldest_first(plan: &mut input::Plan) {
     if plan.inputs.iter().all(|p| p.first.is_some()) {
         plan.inputs.sort_by_key(|p| p.first);
     }
+}
+
+/// `--pg-tz` values, checked.
+pub(crate) fn zone_overrides(values: &[String]) -> Result<Arc<ZoneOverrides>> {
+    ZoneOverrides::parse(values)
+        .map(Arc::new)
+        .map_err(anyhow::Error::msg)
+}
+
+/// What the zone abbreviations of one PostgreSQL log need said: `pg_tz_ambiguous` when the
+/// letters mean other offsets elsewhere (the reading chosen and the others named),
+/// `pg_tz_unknown` when times were not read at all. An abbreviation `--pg-tz` set says nothing.
+pub(crate) fn zone_warnings(path: &str, zones: &[ZoneUse]) -> Vec<Warning> {
+    let mut out = Vec::new();
+    for z in zones {
+        let name = &z.name;
+        match &z.reading {
+            ZoneReading::Table {
+                offset,
+                description,
+                source,
+                alternatives: Some(alternatives),
+            } => out.push(Warning {
+                code: "pg_tz_ambiguous",
+                message: format!(
+                    "{path}: {} time(s) written in {name} (first at line {}) were read at \
+                     {offset}, {description}, as PostgreSQL itself reads {name} ({source}); \
+                     {name} also means {alternatives}",
+                    z.times, z.first_line
+                ),
+                advice: format!(
+                    "If the server's log_timezone is not {description}, give its offset: \
+                     --pg-tz {name}=+HH:MM (psql -Atc 'SHOW log_timezone' names the zone)."
+                ),
+            }),
+            ZoneReading::Table { .. } | ZoneReading::Override(_) => {}
+            ZoneReading::Unresolved { alternatives } => out.push(Warning {
+                code: "pg_tz_unknown",
+                message: format!(
+                    "{path}: {} time(s) written in {name} (first at line {}) were not read: {}",
+                    z.times,
+                    z.first_line,
+                    match alternatives {
+                        Some(a) => format!(
+                            "{name} means {a}, and PostgreSQL's default set does not choose"
+                        ),
+                        None => format!(
+                            "neither PostgreSQL's abbreviation files nor the tz database \
+                             define {name}"
+                        ),
+                    }
+                ),
+                advice: format!(
+                    "Give the offset the server's log_timezone has: --pg-tz {name}=+HH:MM \
+                     (psql -Atc 'SHOW log_timezone' names the zone); events without a time \
+                     are kept but cannot be joined by time."
+                ),
+            }),
+        }
+    }
+    out
 }

@@ -8,3 +8,4 @@ pub mod pg;
 pub mod skips;
 pub mod timestamp;
 pub mod traceback;
+pub mod zones;

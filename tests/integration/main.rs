@@ -10,5 +10,6 @@ mod live;
 mod live_security;
 mod logs;
 mod pg;
+mod pg_servers;
 mod wild;
 mod worst_shapes;

@@ -25,8 +25,13 @@ use stderr::{Envelope, LineUse, StderrAssembler};
 pub use event::{CancelReason, DeadlockParty, LockState, PgEvent, PgEventKind, StatementPhase};
 pub use prefix::{Prefix, PrefixError};
 
+use std::sync::Arc;
+
+use record::TimeCache;
+
 use crate::input::Line;
 use crate::parse::skips::{self, Skips};
+use crate::parse::zones::{ZoneOverrides, ZoneUse};
 
 /// The server's log formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +79,7 @@ enum State {
 /// Streaming reader of one PostgreSQL log.
 pub struct PgLogReader {
     forced_prefix: Option<Prefix>,
+    zones: Arc<ZoneOverrides>,
     state: State,
     sniffed: Vec<(u64, Vec<u8>)>,
     sniffed_bytes: usize,
@@ -97,13 +103,21 @@ pub struct PgLogSummary {
     pub lossy_lines: u64,
     /// Server messages read (events or not).
     pub messages: u64,
+    /// The zone abbreviations the log's times carried and how each was read.
+    pub zones: Vec<ZoneUse>,
 }
 
 impl PgLogReader {
     /// `prefix` overrides detection for stderr and syslog.
     pub fn new(prefix: Option<Prefix>) -> PgLogReader {
+        PgLogReader::with_zones(prefix, Arc::default())
+    }
+
+    /// Like [`Self::new`], with `--pg-tz` overrides for zone abbreviations.
+    pub fn with_zones(prefix: Option<Prefix>, zones: Arc<ZoneOverrides>) -> PgLogReader {
         PgLogReader {
             forced_prefix: prefix,
+            zones,
             state: State::Sniffing,
             sniffed: Vec::new(),
             sniffed_bytes: 0,
@@ -149,7 +163,7 @@ impl PgLogReader {
                 sink(&e);
             }
         };
-        let (format, prefix, has_pid, lossy_lines) = match state {
+        let (format, prefix, has_pid, lossy_lines, zones) = match state {
             State::Stderr(mut a) => {
                 a.finish(&mut emit);
                 let p = a.prefix();
@@ -158,6 +172,7 @@ impl PgLogReader {
                     Some(p.source().to_string()),
                     p.has_pid(),
                     a.lossy_lines,
+                    a.times.zones.into_used(),
                 )
             }
             State::Syslog(mut a) => {
@@ -167,16 +182,29 @@ impl PgLogReader {
                     Some(a.prefix().source().to_string()),
                     true,
                     a.lossy_lines,
+                    a.times.zones.into_used(),
                 )
             }
             State::Csv(mut a) => {
                 if a.finish() {
                     skips.record(SKIP_UNTERMINATED_CSV, 0);
                 }
-                (Some(PgLogFormat::Csvlog), None, true, a.lossy_lines)
+                (
+                    Some(PgLogFormat::Csvlog),
+                    None,
+                    true,
+                    a.lossy_lines,
+                    a.times.zones.into_used(),
+                )
             }
-            State::Json(_) => (Some(PgLogFormat::Jsonlog), None, true, 0),
-            State::Unknown | State::Sniffing => (None, None, false, 0),
+            State::Json(a) => (
+                Some(PgLogFormat::Jsonlog),
+                None,
+                true,
+                0,
+                a.times.zones.into_used(),
+            ),
+            State::Unknown | State::Sniffing => (None, None, false, 0, Vec::new()),
         };
         skips.merge(std::mem::take(&mut classifier.skips));
         PgLogSummary {
@@ -186,6 +214,7 @@ impl PgLogReader {
             skips,
             lossy_lines,
             messages,
+            zones,
         }
     }
 
@@ -209,7 +238,9 @@ impl PgLogReader {
             return State::Unknown;
         };
         if first.trim_ascii_start().starts_with(b"{") {
-            return State::Json(JsonAssembler::default());
+            let mut a = JsonAssembler::default();
+            a.times = TimeCache::new(self.zones.clone());
+            return State::Json(a);
         }
         if syslog::split(first).is_some() {
             let texts: Vec<Vec<u8>> = lines()
@@ -225,23 +256,31 @@ impl PgLogReader {
                 .clone()
                 .or_else(|| prefix::detect(texts.iter().map(Vec::as_slice)));
             return match prefix {
-                Some(p) => State::Syslog(StderrAssembler::new(p)),
+                Some(p) => State::Syslog(self.stderr_assembler(p)),
                 None => State::Unknown,
             };
         }
         if let Some(n) = prefix::timestamp_len(first)
             && first.get(n) == Some(&b',')
         {
-            return State::Csv(CsvAssembler::default());
+            let mut a = CsvAssembler::default();
+            a.times = TimeCache::new(self.zones.clone());
+            return State::Csv(a);
         }
         match self
             .forced_prefix
             .clone()
             .or_else(|| prefix::detect(lines()))
         {
-            Some(p) => State::Stderr(StderrAssembler::new(p)),
+            Some(p) => State::Stderr(self.stderr_assembler(p)),
             None => State::Unknown,
         }
+    }
+
+    fn stderr_assembler(&self, prefix: Prefix) -> StderrAssembler {
+        let mut a = StderrAssembler::new(prefix);
+        a.times = TimeCache::new(self.zones.clone());
+        a
     }
 
     fn read(&mut self, number: u64, bytes: &[u8], sink: &mut dyn FnMut(&PgEvent<'_>)) {
