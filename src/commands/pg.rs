@@ -72,6 +72,9 @@ pub fn run(args: &PgArgs) -> Result<Report> {
         };
         let counts = opened.for_each_line(|line| reader.push(line, &mut sink))?;
         let read = reader.finish(&mut sink);
+        if counts.lines > 0 && read.messages == 0 {
+            bail!("{}", not_a_pg_log(path, &read));
+        }
         let skipped = read.skips.total();
         let skips = read.skips.into_summary();
         let no_prefix = skips
@@ -191,4 +194,32 @@ pub(crate) fn zone_warnings(path: &str, zones: &[ZoneUse]) -> Vec<Warning> {
         }
     }
     out
+}
+
+/// One line for an input that yielded no server message: what it is not, what it looked like,
+/// and what to give instead (a CI gate must not pass on a file it could not read).
+fn not_a_pg_log(path: &str, read: &pg::PgLogSummary) -> String {
+    if let Some((candidates, lines)) = &read.prefix_candidates
+        && !candidates.is_empty()
+    {
+        let best: Vec<String> = candidates
+            .iter()
+            .take(2)
+            .map(|(p, n)| format!("'{p}' reads {n} of {lines} lines"))
+            .collect();
+        return format!(
+            "{path}: cannot tell its log_line_prefix: no candidate reads most of its first \
+             lines ({}); give the server's setting: --prefix \"$(psql -Atc 'SHOW \
+             log_line_prefix')\"",
+            best.join(", ")
+        );
+    }
+    let looked = read
+        .looks_like
+        .map_or(String::new(), |l| format!(" (it looks like {l})"));
+    format!(
+        "{path}: not a PostgreSQL server log: no line is stderr with a log_line_prefix, \
+         csvlog, jsonlog or syslog{looked}; give the server's log file (SHOW log_directory, \
+         or journalctl -u postgresql), with --prefix for a custom log_line_prefix"
+    )
 }

@@ -222,3 +222,171 @@ fn pg_tz_applies_to_the_pg_log_of_logs_and_bad_values_exit_2() {
         assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
     }
 }
+
+/// fixtures/pg/prefixes/index.tsv: each log and the log_line_prefix the server reported.
+fn prefix_logs() -> Vec<(String, String)> {
+    let index = std::fs::read_to_string(fixture("pg/prefixes/index.tsv")).expect("index.tsv");
+    let out: Vec<(String, String)> = index
+        .lines()
+        .map(|l| {
+            let (name, prefix) = l.split_once('\t').expect("name<TAB>prefix");
+            (name.to_string(), prefix.to_string())
+        })
+        .collect();
+    assert_eq!(out.len(), 30, "index.tsv");
+    out
+}
+
+/// A log as a rotated file that begins with a connection: the server's own lines from its
+/// first `connection received` on (`[unknown]` user, database and application, `[local]`).
+fn from_first_connection(log: &str) -> String {
+    let at = log.find("connection received").expect("a connection line");
+    let start = log[..at].rfind('\n').map_or(0, |i| i + 1);
+    log[start..].to_string()
+}
+
+#[test]
+fn connection_lines_full_of_unknown_and_local_first_do_not_fool_prefix_detection() {
+    let tmp = crate::common::TempDir::new("pg-prefixes");
+    for (name, truth) in prefix_logs() {
+        let whole = std::fs::read_to_string(fixture(&format!("pg/prefixes/{name}.log"))).unwrap();
+        let rotated = from_first_connection(&whole);
+        assert!(
+            rotated.lines().next().unwrap().contains("[unknown]"),
+            "{name}"
+        );
+        let path = tmp.join(&format!("{name}.log"));
+        std::fs::write(&path, &rotated).unwrap();
+        for (what, log) in [
+            ("whole", fixture(&format!("pg/prefixes/{name}.log"))),
+            ("rotated", path.clone()),
+        ] {
+            let r = pg_json(&log, &[]);
+            let input = &r["inputs"][0];
+            assert_eq!(
+                input["skipped_lines"], 0,
+                "{name} {what}: {}",
+                input["skipped"]
+            );
+            let detected = r["pg"]["inputs"][0]["log_line_prefix"].as_str().unwrap();
+            if name.starts_with("order-") {
+                assert_eq!(detected, truth, "{name} {what}");
+            }
+            // two sessions: SET, 6 statements and SHOW (one also fails)
+            let statements = events_of(&r, "statement");
+            assert_eq!(statements.len(), 15, "{name} {what}: detected {detected:?}");
+            for e in &statements {
+                assert_eq!(e["user"], "django", "{name} {what}: {detected:?} {e}");
+                assert_eq!(e["database"], "shop", "{name} {what}: {detected:?} {e}");
+            }
+            let errors = events_of(&r, "error");
+            assert_eq!(errors.len(), 2, "{name} {what}");
+            assert!(
+                errors.iter().all(|e| e["sqlstate"] == "22012"),
+                "{name} {what}: {errors:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_log_no_prefix_reads_most_of_exits_2_with_the_best_candidates() {
+    // log_line_prefix changed twice within one file: three real logs, a third of each
+    let tmp = crate::common::TempDir::new("pg-undecided");
+    let mut mixed = String::new();
+    for name in ["pid-first", "order-udah", "remote-local"] {
+        let log = std::fs::read_to_string(fixture(&format!("pg/prefixes/{name}.log"))).unwrap();
+        mixed.push_str(&log);
+    }
+    let path = tmp.join("mixed.log");
+    std::fs::write(&path, &mixed).unwrap();
+    let run = wtdiag(&["pg", path.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let err = run.stderr.trim();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("cannot tell its log_line_prefix"), "{err}");
+    assert_eq!(
+        err.matches(" lines").count(),
+        2 + 1,
+        "two candidates: {err}"
+    );
+    assert!(err.contains("--prefix"), "{err}");
+    // told the prefix, it reads that third and says the rest did not match
+    let r = pg_json(&path, &["--prefix", "%p %m %u %d "]);
+    assert!(r["inputs"][0]["skipped_lines"].as_u64().unwrap() > 40);
+    assert!(
+        r["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "prefix_mismatch")
+    );
+}
+
+#[test]
+fn an_input_that_yields_no_server_line_exits_2_saying_what_it_looks_like() {
+    for (file, looks) in [
+        ("gunicorn/gunicorn-27.0.1.log", "a Gunicorn error log"),
+        ("pg/pg15-a-default.log.expect.json", "JSON, but not"),
+        (
+            "gunicorn/app-27.0.1.log",
+            "no line has a PostgreSQL severity",
+        ),
+    ] {
+        let run = wtdiag(&["pg", fixture(file).to_str().unwrap()]);
+        assert_eq!(run.code, 2, "{file}: {}", run.stdout);
+        let err = run.stderr.trim();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("not a PostgreSQL server log"), "{err}");
+        assert!(err.contains(looks), "{file}: {err}");
+        assert!(run.stdout.is_empty());
+    }
+}
+
+#[test]
+fn a_shipper_that_collapses_spaces_and_expands_tabs_loses_no_line() {
+    let original = fixture("pg/pg15-a-default.log");
+    let text = std::fs::read_to_string(&original).unwrap();
+    assert!(text.contains("LOG:  ") && text.contains("\n\t"));
+    // what rsyslog/fluent-bit setups do: tabs to spaces, runs of spaces to one
+    let mut shipped = String::new();
+    for line in text.lines() {
+        let line = line.replace('\t', "    ");
+        let mut prev_space = false;
+        let mut out = String::new();
+        for c in line.chars() {
+            if c == ' ' && prev_space && !out.trim().is_empty() {
+                continue;
+            }
+            prev_space = c == ' ';
+            out.push(c);
+        }
+        shipped.push_str(&out);
+        shipped.push('\n');
+    }
+    assert!(!shipped.contains("LOG:  ") && !shipped.contains('\t'));
+    let tmp = crate::common::TempDir::new("pg-shipped");
+    let path = tmp.join("shipped.log");
+    std::fs::write(&path, &shipped).unwrap();
+    let a = pg_json(&original, &[]);
+    let b = pg_json(&path, &[]);
+    assert_eq!(
+        b["inputs"][0]["skipped_lines"], 0,
+        "{}",
+        b["inputs"][0]["skipped"]
+    );
+    let fingerprints = |r: &Value| {
+        let mut f: Vec<String> = events_of(r, "statement")
+            .iter()
+            .map(|e| e["fingerprint"].to_string())
+            .collect();
+        f.sort();
+        f
+    };
+    assert_eq!(
+        events_of(&a, "statement").len(),
+        events_of(&b, "statement").len()
+    );
+    assert_eq!(fingerprints(&a), fingerprints(&b));
+    assert_eq!(a["summary"], b["summary"]);
+}

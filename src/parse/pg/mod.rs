@@ -80,6 +80,9 @@ enum State {
 pub struct PgLogReader {
     forced_prefix: Option<Prefix>,
     zones: Arc<ZoneOverrides>,
+    /// Set when no prefix read most of the first lines: the best candidates.
+    undecided: Option<prefix::Detection>,
+    looks_like: Option<&'static str>,
     state: State,
     sniffed: Vec<(u64, Vec<u8>)>,
     sniffed_bytes: usize,
@@ -105,6 +108,12 @@ pub struct PgLogSummary {
     pub messages: u64,
     /// The zone abbreviations the log's times carried and how each was read.
     pub zones: Vec<ZoneUse>,
+    /// When the lines look like stderr but no prefix reads most of them: the best candidates
+    /// (`log_line_prefix`, lines read) and how many lines they were tried on.
+    pub prefix_candidates: Option<(Vec<(String, usize)>, usize)>,
+    /// What the first lines looked like when they are no PostgreSQL log (`a Gunicorn error
+    /// log`), for the error message; never their text.
+    pub looks_like: Option<&'static str>,
 }
 
 impl PgLogReader {
@@ -118,6 +127,8 @@ impl PgLogReader {
         PgLogReader {
             forced_prefix: prefix,
             zones,
+            undecided: None,
+            looks_like: None,
             state: State::Sniffing,
             sniffed: Vec::new(),
             sniffed_bytes: 0,
@@ -152,6 +163,8 @@ impl PgLogReader {
         }
         let PgLogReader {
             state,
+            undecided,
+            looks_like,
             mut classifier,
             mut skips,
             mut messages,
@@ -215,6 +228,13 @@ impl PgLogReader {
             lossy_lines,
             messages,
             zones,
+            prefix_candidates: match undecided {
+                Some(prefix::Detection::Undecided { candidates, lines }) => {
+                    Some((candidates, lines))
+                }
+                _ => None,
+            },
+            looks_like,
         }
     }
 
@@ -227,7 +247,13 @@ impl PgLogReader {
         }
     }
 
-    fn choose(&self, sniffed: &[(u64, Vec<u8>)]) -> State {
+    fn choose(&mut self, sniffed: &[(u64, Vec<u8>)]) -> State {
+        // for the error message, should no line turn out to be a server message
+        self.looks_like = looks_like(sniffed.iter().map(|(_, b)| b.as_slice()));
+        self.choose_format(sniffed)
+    }
+
+    fn choose_format(&mut self, sniffed: &[(u64, Vec<u8>)]) -> State {
         let lines = || {
             sniffed
                 .iter()
@@ -251,10 +277,12 @@ impl PgLogReader {
                     syslog::unescape_tabs(s.text, &mut buf).to_vec()
                 })
                 .collect();
-            let prefix = self
-                .forced_prefix
-                .clone()
-                .or_else(|| prefix::detect(texts.iter().map(Vec::as_slice)));
+            let prefix = match self.forced_prefix.clone() {
+                Some(p) => Some(p),
+                None => self.detected(prefix::detect_or_candidates(
+                    texts.iter().map(Vec::as_slice),
+                )),
+            };
             return match prefix {
                 Some(p) => State::Syslog(self.stderr_assembler(p)),
                 None => State::Unknown,
@@ -267,13 +295,24 @@ impl PgLogReader {
             a.times = TimeCache::new(self.zones.clone());
             return State::Csv(a);
         }
-        match self
-            .forced_prefix
-            .clone()
-            .or_else(|| prefix::detect(lines()))
-        {
+        let prefix = match self.forced_prefix.clone() {
+            Some(p) => Some(p),
+            None => self.detected(prefix::detect_or_candidates(lines())),
+        };
+        match prefix {
             Some(p) => State::Stderr(self.stderr_assembler(p)),
             None => State::Unknown,
+        }
+    }
+
+    /// The detected prefix, or None with the candidates kept for the report.
+    fn detected(&mut self, detection: prefix::Detection) -> Option<Prefix> {
+        match detection {
+            prefix::Detection::Found(p) => Some(p),
+            undecided => {
+                self.undecided = Some(undecided);
+                None
+            }
         }
     }
 
@@ -353,6 +392,38 @@ impl PgLogReader {
             }
             State::Sniffing => unreachable!("lines are buffered while sniffing"),
         }
+    }
+}
+
+/// What lines that are no PostgreSQL log look like, by signs that do not quote them.
+fn looks_like<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Option<&'static str> {
+    let mut json = false;
+    let mut gunicorn = 0;
+    let mut total = 0;
+    for l in lines.filter(|l| !l.trim_ascii().is_empty()).take(200) {
+        if total == 0 {
+            json = matches!(l.trim_ascii_start().first(), Some(b'{' | b'['));
+        }
+        total += 1;
+        if memchr::memmem::find(l, b"] [INFO] ").is_some()
+            || memchr::memmem::find(l, b"] [CRITICAL] ").is_some()
+            || memchr::memmem::find(l, b"] [ERROR] ").is_some()
+            || memchr::memmem::find(l, b"Booting worker with pid").is_some()
+        {
+            gunicorn += 1;
+        }
+    }
+    if total == 0 {
+        None
+    } else if gunicorn >= 3 && gunicorn * 10 > total {
+        Some("a Gunicorn error log (give it to `wtdiag logs`)")
+    } else if json {
+        Some(
+            "JSON, but not PostgreSQL's jsonlog: one object a line with timestamp, \
+             error_severity and message",
+        )
+    } else {
+        Some("text in which no line has a PostgreSQL severity after a log_line_prefix")
     }
 }
 

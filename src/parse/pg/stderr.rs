@@ -71,6 +71,11 @@ impl StderrAssembler {
             return self.continue_last(rest, true);
         }
         let Some(split) = self.prefix.split(bytes) else {
+            // A continuation whose tab a shipper turned into spaces.
+            if bytes.starts_with(b" ") {
+                let rest = &bytes[bytes.iter().take_while(|c| **c == b' ').count()..];
+                return self.continue_last(rest, true);
+            }
             return LineUse::NoPrefix;
         };
         let pid = split.fields.pid.or(envelope.pid);
