@@ -88,7 +88,7 @@ fn warnings<'a>(report: &'a Value, code: &str) -> Vec<&'a str> {
 
 #[test]
 fn est_from_america_new_york_is_read_at_minus_five_and_the_australian_meaning_is_named() {
-    for ext in ["log", "csv"] {
+    for ext in ["log", "csv", "json"] {
         let report = pg_json(&zone_log("new-york", ext), &[]);
         assert_on_time(&marker_lags(&report, "new-york"), ext);
         let times: Vec<&str> = events_of(&report, "statement")
@@ -149,7 +149,7 @@ fn ist_is_read_as_postgres_default_set_reads_it_with_a_warning_and_pg_tz_overrid
 #[test]
 fn dynamic_and_unambiguous_abbreviations_are_read_without_a_warning() {
     for (name, offset) in [("moscow", "+03:00"), ("sydney", "+11:00")] {
-        for ext in ["log", "csv"] {
+        for ext in ["log", "csv", "json"] {
             let report = pg_json(&zone_log(name, ext), &[]);
             assert_on_time(&marker_lags(&report, name), name);
             let first = events_of(&report, "statement")[0]["time"]
@@ -169,7 +169,7 @@ fn dynamic_and_unambiguous_abbreviations_are_read_without_a_warning() {
 
 #[test]
 fn an_unknown_abbreviation_is_never_guessed_its_times_are_null_and_counted() {
-    for ext in ["log", "csv"] {
+    for ext in ["log", "csv", "json"] {
         let log = zone_log("posix-wtd", ext);
         let report = pg_json(&log, &[]);
         let statements = events_of(&report, "statement");
@@ -389,4 +389,44 @@ fn a_shipper_that_collapses_spaces_and_expands_tabs_loses_no_line() {
     );
     assert_eq!(fingerprints(&a), fingerprints(&b));
     assert_eq!(a["summary"], b["summary"]);
+}
+
+/// pgBadger's own sample logs (fixtures/pg/pgbadger, kept verbatim with their source).
+fn pgbadger(name: &str) -> PathBuf {
+    fixture(&format!("pg/pgbadger/{name}"))
+}
+
+#[test]
+fn pgbadgers_begin_end_log_starting_with_unknown_placeholders_is_read_whole_in_cet() {
+    let r = pg_json(&pgbadger("begin_end.log"), &[]);
+    assert_eq!(
+        r["inputs"][0]["skipped_lines"], 0,
+        "{}",
+        r["inputs"][0]["skipped"]
+    );
+    assert_eq!(
+        r["pg"]["inputs"][0]["log_line_prefix"],
+        "%t [%p]: db=%d,user=%u,app=%a,client=%h "
+    );
+    assert_eq!(r["pg"]["inputs"][0]["messages"], 24);
+    assert!(warnings(&r, "pg_tz_ambiguous").is_empty());
+    assert!(warnings(&r, "pg_tz_unknown").is_empty());
+}
+
+#[test]
+fn pgbadgers_msk_and_cet_samples_are_read_at_their_offsets_with_pgbadgers_counts() {
+    // t/02_basics.t "statement type": 12 queries
+    let r = pg_json(&pgbadger("stmt_type.log"), &[]);
+    let statements = events_of(&r, "statement");
+    assert_eq!(statements.len(), 12);
+    assert_eq!(statements[0]["time"], "2019-10-21T12:03:31.311+03:00");
+    assert!(warnings(&r, "pg_tz_ambiguous").is_empty());
+    let r = pg_json(&pgbadger("anonymize.log"), &[]);
+    let statements = events_of(&r, "statement");
+    assert_eq!(statements.len(), 8);
+    assert!(
+        statements
+            .iter()
+            .all(|e| e["time"].as_str().unwrap().ends_with("+01:00"))
+    );
 }
