@@ -208,6 +208,7 @@ pub struct ZoneUse {
 pub struct ZoneBook {
     overrides: std::sync::Arc<ZoneOverrides>,
     used: Vec<ZoneUse>,
+    last_fixed: Option<(String, FixedOffset)>,
 }
 
 /// Distinct abbreviations remembered per log; a log has one or two (`EST`, `EDT`).
@@ -218,6 +219,7 @@ impl ZoneBook {
         ZoneBook {
             overrides,
             used: Vec::new(),
+            last_fixed: None,
         }
     }
 
@@ -225,6 +227,14 @@ impl ZoneBook {
     pub fn resolve(&mut self, name: &str, local: NaiveDateTime, line: u64) -> Option<FixedOffset> {
         if name == "UTC" || name == "GMT" {
             return FixedOffset::east_opt(0);
+        }
+        // A log has one or two abbreviations: the last fixed reading is reused without a lookup.
+        if let Some((last, offset)) = &self.last_fixed
+            && last == name
+        {
+            let offset = *offset;
+            self.count_again(name);
+            return Some(offset);
         }
         let (offset, reading) = match (self.overrides.get(name), lookup(name)) {
             (Some(o), _) => (Some(o), ZoneReading::Override(o)),
@@ -250,7 +260,14 @@ impl ZoneBook {
             },
             (None, None) => (None, ZoneReading::Unresolved { alternatives: None }),
         };
+        let fixed = matches!(reading, ZoneReading::Override(_))
+            || matches!(&reading, ZoneReading::Table { .. })
+                && lookup(name).is_some_and(|a| matches!(a.meaning, Some(Meaning::Fixed(_))));
         self.count(name, line, reading);
+        self.last_fixed = match offset {
+            Some(o) if fixed => Some((name.to_string(), o)),
+            _ => None,
+        };
         offset
     }
 

@@ -187,8 +187,8 @@ fn is_char_boundary(b: &[u8], i: usize) -> bool {
 pub struct TimeCache {
     last_text: Vec<u8>,
     last: Option<DateTime<FixedOffset>>,
-    /// The abbreviation of the last text, to count its reuse.
-    last_zone: Option<String>,
+    /// The abbreviation of the last text (empty when none), to count its reuse.
+    last_zone: String,
     /// True when the last text was a well-formed time in a zone that cannot be resolved.
     last_unresolved: bool,
     pub zones: ZoneBook,
@@ -206,12 +206,12 @@ impl TimeCache {
     /// None for a time whose zone abbreviation cannot be resolved ([`Self::unresolved`]).
     pub fn parse(&mut self, text: &[u8], epoch: bool, line: u64) -> Option<DateTime<FixedOffset>> {
         if text == self.last_text.as_slice() {
-            if let Some(zone) = &self.last_zone {
-                self.zones.count_again(zone);
+            if !self.last_zone.is_empty() {
+                self.zones.count_again(&self.last_zone);
             }
             return self.last;
         }
-        self.last_zone = None;
+        self.last_zone.clear();
         self.last_unresolved = false;
         let parsed = if epoch {
             parse_epoch(text)
@@ -224,7 +224,7 @@ impl TimeCache {
                 }
                 Some((naive, Some(ZoneText::Abbreviation(name)), _)) => {
                     let offset = self.zones.resolve(name, naive, line);
-                    self.last_zone = Some(name.to_string());
+                    self.last_zone.push_str(name);
                     self.last_unresolved = offset.is_none();
                     offset.and_then(|o| o.from_local_datetime(&naive).single())
                 }
