@@ -72,7 +72,8 @@ pub fn run(args: &PgArgs) -> Result<Report> {
         };
         let counts = opened.for_each_line(|line| reader.push(line, &mut sink))?;
         let read = reader.finish(&mut sink);
-        if counts.lines > 0 && read.messages == 0 {
+        // lines were there and none was a server message (blank lines alone are an empty input)
+        if read.messages == 0 && read.skips.total() > 0 {
             bail!("{}", not_a_pg_log(path, &read));
         }
         let skipped = read.skips.total();

@@ -1174,6 +1174,42 @@ mod tests {
     }
 
     #[test]
+    fn placeholders_are_values_not_prefix_text() {
+        // pgBadger's t/fixtures/begin_end.log starts so (issue 8: read as `db=%d],user=%u],...`)
+        let connection = &b"2021-02-14 01:34:02 CET [30291]: db=[unknown],user=[unknown],app=[unknown],client=[local] LOG:  connection received: host=[local]"[..];
+        assert_eq!(
+            infer([connection].into_iter()).unwrap(),
+            "%t [%p]: db=%d,user=%u,app=%a,client=%h "
+        );
+        let unkeyed = &b"20507 2026-12-02 11:47:09.109 UTC [unknown] [unknown] LOG:  connection received: host=[local]"[..];
+        assert_eq!(infer([unkeyed].into_iter()).unwrap(), "%p %m %u %d ");
+        let rds = &b"2026-12-02 11:47:09 UTC:[local]:[unknown]@[unknown]:[20507]:LOG:  connection received: host=[local]"[..];
+        assert_eq!(infer([rds].into_iter()).unwrap(), "%t:%r:%u@%d:[%p]:");
+        let sqlstate = &b"2026-12-02 11:47:09.117 UTC [20507] django@shop [local] 22012 ERROR:  division by zero"[..];
+        assert_eq!(
+            infer([sqlstate].into_iter()).unwrap(),
+            "%m [%p] %u@%d %r %e "
+        );
+    }
+
+    #[test]
+    fn detection_says_when_no_candidate_reads_most_lines() {
+        let lines = [
+            &b"20507 2026-12-02 11:47:09.109 UTC django shop LOG:  x"[..],
+            b"2026-12-02 11:47:09 UTC:[local]:django@shop:[20507]:LOG:  x",
+            b"2026-12-02 11:47:09.117 UTC [20507] user=django,db=shop,app=psql,client=[local] LOG:  x",
+        ];
+        match detect_or_candidates(lines.iter().copied()) {
+            Detection::Undecided { candidates, lines } => {
+                assert_eq!(lines, 3);
+                assert!(candidates.len() >= 2, "{candidates:?}");
+                assert!(candidates.iter().all(|(_, read)| *read == 1));
+            }
+            Detection::Found(p) => panic!("found {}", p.source()),
+        }
+    }
+
+    #[test]
     fn infers_a_custom_prefix() {
         let lines = [
             &b"2026-11-26 22:38:11.336 UTC pid=8776 sid=6b08b4d3.2248 app=,usr=,db= LOG:  starting"[..],
