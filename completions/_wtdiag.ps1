@@ -36,6 +36,7 @@ Register-ArgumentCompleter -Native -CommandName 'wtdiag' -ScriptBlock {
         'wtdiag;logs' {
             [CompletionResult]::new('--app-log', '--app-log', [CompletionResultType]::ParameterName, 'Application log with request start/end lines (time, pid, METHOD /path), to name the request each timed-out worker was serving')
             [CompletionResult]::new('--pg-log', '--pg-log', [CompletionResultType]::ParameterName, 'PostgreSQL server log, to tell lock waits, deadlocks and slow statements apart at the time of each timeout')
+            [CompletionResult]::new('--pg-tz', '--pg-tz', [CompletionResultType]::ParameterName, 'Read a time-zone abbreviation of the PostgreSQL log at this UTC offset: IST=+05:30 (repeatable), or a bare +05:30 for every abbreviation. Without it an abbreviation is read as PostgreSQL''s default set reads it (IST is Israel''s +02:00), with a warning when it has other meanings')
             [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only events at or after this time (RFC 3339, or ''YYYY-MM-DD HH:MM:SS[ +HHMM]''; UTC when no offset)')
             [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'Only events at or before this time (same forms as --since)')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
@@ -49,6 +50,7 @@ Register-ArgumentCompleter -Native -CommandName 'wtdiag' -ScriptBlock {
         }
         'wtdiag;pg' {
             [CompletionResult]::new('--prefix', '--prefix', [CompletionResultType]::ParameterName, 'The server''s log_line_prefix, when auto-detection cannot tell (e.g. ''%t [%p]: [%l-1] '')')
+            [CompletionResult]::new('--pg-tz', '--pg-tz', [CompletionResultType]::ParameterName, 'Read a time-zone abbreviation of the PostgreSQL log at this UTC offset: IST=+05:30 (repeatable), or a bare +05:30 for every abbreviation. Without it an abbreviation is read as PostgreSQL''s default set reads it (IST is Israel''s +02:00), with a warning when it has other meanings')
             [CompletionResult]::new('--top', '--top', [CompletionResultType]::ParameterName, 'How many statements, lock waits and bursts to report per category')
             [CompletionResult]::new('--n1-min-repeats', '--n1-min-repeats', [CompletionResultType]::ParameterName, 'N+1 burst: at least this many runs of one statement shape by one backend...')
             [CompletionResult]::new('--n1-min-total-ms', '--n1-min-total-ms', [CompletionResultType]::ParameterName, '...taking at least this many milliseconds in all (from the first run''s start to the last run''s end, or their summed durations if larger; with whole-second log times, the count alone decides)...')

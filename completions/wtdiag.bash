@@ -239,7 +239,7 @@ _wtdiag() {
             return 0
             ;;
         wtdiag__subcmd__logs)
-            opts="-o -h --app-log --pg-log --since --until --format --output --fail-on --no-progress --help"
+            opts="-o -h --app-log --pg-log --pg-tz --since --until --format --output --fail-on --no-progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -250,6 +250,10 @@ _wtdiag() {
                     return 0
                     ;;
                 --pg-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pg-tz)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -299,13 +303,17 @@ _wtdiag() {
             return 0
             ;;
         wtdiag__subcmd__pg)
-            opts="-o -h --prefix --top --n1-min-repeats --n1-min-total-ms --n1-max-gap-ms --event-min-ms --since --until --format --output --fail-on --no-progress --help"
+            opts="-o -h --prefix --pg-tz --top --n1-min-repeats --n1-min-total-ms --n1-max-gap-ms --event-min-ms --since --until --format --output --fail-on --no-progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pg-tz)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -32,6 +32,7 @@ set edit:completion:arg-completer[wtdiag] = {|@words|
         &'wtdiag;logs'= {
             cand --app-log 'Application log with request start/end lines (time, pid, METHOD /path), to name the request each timed-out worker was serving'
             cand --pg-log 'PostgreSQL server log, to tell lock waits, deadlocks and slow statements apart at the time of each timeout'
+            cand --pg-tz 'Read a time-zone abbreviation of the PostgreSQL log at this UTC offset: IST=+05:30 (repeatable), or a bare +05:30 for every abbreviation. Without it an abbreviation is read as PostgreSQL''s default set reads it (IST is Israel''s +02:00), with a warning when it has other meanings'
             cand --since 'Only events at or after this time (RFC 3339, or ''YYYY-MM-DD HH:MM:SS[ +HHMM]''; UTC when no offset)'
             cand --until 'Only events at or before this time (same forms as --since)'
             cand --format 'Output format'
@@ -44,6 +45,7 @@ set edit:completion:arg-completer[wtdiag] = {|@words|
         }
         &'wtdiag;pg'= {
             cand --prefix 'The server''s log_line_prefix, when auto-detection cannot tell (e.g. ''%t [%p]: [%l-1] '')'
+            cand --pg-tz 'Read a time-zone abbreviation of the PostgreSQL log at this UTC offset: IST=+05:30 (repeatable), or a bare +05:30 for every abbreviation. Without it an abbreviation is read as PostgreSQL''s default set reads it (IST is Israel''s +02:00), with a warning when it has other meanings'
             cand --top 'How many statements, lock waits and bursts to report per category'
             cand --n1-min-repeats 'N+1 burst: at least this many runs of one statement shape by one backend...'
             cand --n1-min-total-ms '...taking at least this many milliseconds in all (from the first run''s start to the last run''s end, or their summed durations if larger; with whole-second log times, the count alone decides)...'

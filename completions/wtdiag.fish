@@ -34,6 +34,7 @@ complete -c wtdiag -n "__fish_wtdiag_needs_command" -f -a "man" -d 'Print a man 
 complete -c wtdiag -n "__fish_wtdiag_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l app-log -d 'Application log with request start/end lines (time, pid, METHOD /path), to name the request each timed-out worker was serving' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l pg-log -d 'PostgreSQL server log, to tell lock waits, deadlocks and slow statements apart at the time of each timeout' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l pg-tz -d 'Read a time-zone abbreviation of the PostgreSQL log at this UTC offset: IST=+05:30 (repeatable), or a bare +05:30 for every abbreviation. Without it an abbreviation is read as PostgreSQL\'s default set reads it (IST is Israel\'s +02:00), with a warning when it has other meanings' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l since -d 'Only events at or after this time (RFC 3339, or \'YYYY-MM-DD HH:MM:SS[ +HHMM]\'; UTC when no offset)' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l until -d 'Only events at or before this time (same forms as --since)' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l format -d 'Output format' -r -f -a "table\t'A ranked table for people'
@@ -47,6 +48,7 @@ critical\t''"
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l no-progress -d 'Never draw a progress bar (it is drawn only on a terminal, for large inputs)'
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l prefix -d 'The server\'s log_line_prefix, when auto-detection cannot tell (e.g. \'%t [%p]: [%l-1] \')' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l pg-tz -d 'Read a time-zone abbreviation of the PostgreSQL log at this UTC offset: IST=+05:30 (repeatable), or a bare +05:30 for every abbreviation. Without it an abbreviation is read as PostgreSQL\'s default set reads it (IST is Israel\'s +02:00), with a warning when it has other meanings' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l top -d 'How many statements, lock waits and bursts to report per category' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l n1-min-repeats -d 'N+1 burst: at least this many runs of one statement shape by one backend...' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand pg" -l n1-min-total-ms -d '...taking at least this many milliseconds in all (from the first run\'s start to the last run\'s end, or their summed durations if larger; with whole-second log times, the count alone decides)...' -r

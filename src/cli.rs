@@ -90,6 +90,12 @@ pub struct LogsArgs {
     /// time of each timeout
     #[arg(long, value_name = "FILE")]
     pub pg_log: Vec<String>,
+    /// Read a time-zone abbreviation of the PostgreSQL log at this UTC offset: IST=+05:30
+    /// (repeatable), or a bare +05:30 for every abbreviation. Without it an abbreviation is read
+    /// as PostgreSQL's default set reads it (IST is Israel's +02:00), with a warning when it has
+    /// other meanings
+    #[arg(long, value_name = "[ABBREV=]OFFSET")]
+    pub pg_tz: Vec<String>,
     #[command(flatten)]
     pub window: WindowArgs,
     #[command(flatten)]
@@ -104,6 +110,12 @@ pub struct PgArgs {
     /// The server's log_line_prefix, when auto-detection cannot tell (e.g. '%t [%p]: [%l-1] ')
     #[arg(long, value_name = "PREFIX")]
     pub prefix: Option<String>,
+    /// Read a time-zone abbreviation of the PostgreSQL log at this UTC offset: IST=+05:30
+    /// (repeatable), or a bare +05:30 for every abbreviation. Without it an abbreviation is read
+    /// as PostgreSQL's default set reads it (IST is Israel's +02:00), with a warning when it has
+    /// other meanings
+    #[arg(long, value_name = "[ABBREV=]OFFSET")]
+    pub pg_tz: Vec<String>,
     /// How many statements, lock waits and bursts to report per category
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,

@@ -187,6 +187,7 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         ));
     }
 
+    let pg_zones = crate::commands::pg::zone_overrides(&args.pg_tz)?;
     let pg_plan = input::plan(&args.pg_log)?;
     report.warnings.extend(duplicate_warnings(&pg_plan));
     for planned in pg_plan.inputs {
@@ -194,7 +195,7 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         let opened = planned.open(progress_for(path, &args.output))?;
         let compressed = opened.compressed;
         let mut join = PgJoin::new(&incidents);
-        let mut reader = PgLogReader::new(None);
+        let mut reader = PgLogReader::with_zones(None, pg_zones.clone());
         let mut sink = |e: &PgEvent<'_>| join.push(path, e);
         let counts = opened.for_each_line(|line| reader.push(line, &mut sink))?;
         let read = reader.finish(&mut sink);
@@ -218,6 +219,9 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
                     .into(),
             });
         }
+        report
+            .warnings
+            .extend(crate::commands::pg::zone_warnings(path, &read.zones));
         let format = read.format.map_or("unknown", |f| f.name());
         if read.format.is_none() && counts.lines > 0 {
             report.warnings.push(Warning {

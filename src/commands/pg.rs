@@ -12,6 +12,7 @@ use crate::cli::PgArgs;
 use crate::commands::{Window, check_stdin_once, progress_for};
 use crate::input;
 use crate::parse::pg::{self, PgEvent, PgLogReader, Prefix};
+use crate::parse::zones::{ZoneOverrides, ZoneReading, ZoneUse};
 use crate::report::{CommandName, InputSummary, PgInput, Report, Warning};
 
 pub fn run(args: &PgArgs) -> Result<Report> {
@@ -39,6 +40,7 @@ pub fn run(args: &PgArgs) -> Result<Report> {
         Some(p) => Some(Prefix::compile(p).with_context(|| format!("--prefix {p:?}"))?),
         None => None,
     };
+    let zones = zone_overrides(&args.pg_tz)?;
     let mut analysis = PgAnalysis::new(PgOptions {
         top: args.top,
         event_min_ms: args.event_min_ms,
@@ -62,7 +64,7 @@ pub fn run(args: &PgArgs) -> Result<Report> {
         let path = &opened.path.clone();
         let compressed = opened.compressed;
         let source: Arc<str> = Arc::from(path.as_str());
-        let mut reader = PgLogReader::new(prefix.clone());
+        let mut reader = PgLogReader::with_zones(prefix.clone(), zones.clone());
         let mut sink = |e: &PgEvent<'_>| {
             if window.contains(e.time) {
                 analysis.observe(e, &source);
@@ -70,6 +72,10 @@ pub fn run(args: &PgArgs) -> Result<Report> {
         };
         let counts = opened.for_each_line(|line| reader.push(line, &mut sink))?;
         let read = reader.finish(&mut sink);
+        // lines were there and none was a server message (blank lines alone are an empty input)
+        if read.messages == 0 && read.skips.total() > 0 {
+            bail!("{}", not_a_pg_log(path, &read));
+        }
         let skipped = read.skips.total();
         let skips = read.skips.into_summary();
         let no_prefix = skips
@@ -91,6 +97,7 @@ pub fn run(args: &PgArgs) -> Result<Report> {
                     .into(),
             });
         }
+        report.warnings.extend(zone_warnings(path, &read.zones));
         report.inputs.push(InputSummary {
             path: path.clone(),
             format: read.format.map_or("unknown", |f| f.name()).to_string(),
@@ -127,4 +134,93 @@ fn oldest_first(plan: &mut input::Plan) {
     if plan.inputs.iter().all(|p| p.first.is_some()) {
         plan.inputs.sort_by_key(|p| p.first);
     }
+}
+
+/// `--pg-tz` values, checked.
+pub(crate) fn zone_overrides(values: &[String]) -> Result<Arc<ZoneOverrides>> {
+    ZoneOverrides::parse(values)
+        .map(Arc::new)
+        .map_err(anyhow::Error::msg)
+}
+
+/// What the zone abbreviations of one PostgreSQL log need said: `pg_tz_ambiguous` when the
+/// letters mean other offsets elsewhere (the reading chosen and the others named),
+/// `pg_tz_unknown` when times were not read at all. An abbreviation `--pg-tz` set says nothing.
+pub(crate) fn zone_warnings(path: &str, zones: &[ZoneUse]) -> Vec<Warning> {
+    let mut out = Vec::new();
+    for z in zones {
+        let name = &z.name;
+        match &z.reading {
+            ZoneReading::Table {
+                offset,
+                description,
+                source,
+                alternatives: Some(alternatives),
+            } => out.push(Warning {
+                code: "pg_tz_ambiguous",
+                message: format!(
+                    "{path}: {} time(s) written in {name} (first at line {}) were read at \
+                     {offset}, {description}, as PostgreSQL itself reads {name} ({source}); \
+                     {name} also means {alternatives}",
+                    z.times, z.first_line
+                ),
+                advice: format!(
+                    "If the server's log_timezone is not {description}, give its offset: \
+                     --pg-tz {name}=+HH:MM (psql -Atc 'SHOW log_timezone' names the zone)."
+                ),
+            }),
+            ZoneReading::Table { .. } | ZoneReading::Override(_) => {}
+            ZoneReading::Unresolved { alternatives } => out.push(Warning {
+                code: "pg_tz_unknown",
+                message: format!(
+                    "{path}: {} time(s) written in {name} (first at line {}) were not read: {}",
+                    z.times,
+                    z.first_line,
+                    match alternatives {
+                        Some(a) => format!(
+                            "{name} means {a}, and PostgreSQL's default set does not choose"
+                        ),
+                        None => format!(
+                            "neither PostgreSQL's abbreviation files nor the tz database \
+                             define {name}"
+                        ),
+                    }
+                ),
+                advice: format!(
+                    "Give the offset the server's log_timezone has: --pg-tz {name}=+HH:MM \
+                     (psql -Atc 'SHOW log_timezone' names the zone); events without a time \
+                     are kept but cannot be joined by time."
+                ),
+            }),
+        }
+    }
+    out
+}
+
+/// One line for an input that yielded no server message: what it is not, what it looked like,
+/// and what to give instead (a CI gate must not pass on a file it could not read).
+fn not_a_pg_log(path: &str, read: &pg::PgLogSummary) -> String {
+    if let Some((candidates, lines)) = &read.prefix_candidates
+        && !candidates.is_empty()
+    {
+        let best: Vec<String> = candidates
+            .iter()
+            .take(2)
+            .map(|(p, n)| format!("'{p}' reads {n} of {lines} lines"))
+            .collect();
+        return format!(
+            "{path}: cannot tell its log_line_prefix: no candidate reads most of its first \
+             lines ({}); give the server's setting: --prefix \"$(psql -Atc 'SHOW \
+             log_line_prefix')\"",
+            best.join(", ")
+        );
+    }
+    let looked = read
+        .looks_like
+        .map_or(String::new(), |l| format!(" (it looks like {l})"));
+    format!(
+        "{path}: not a PostgreSQL server log: no line is stderr with a log_line_prefix, \
+         csvlog, jsonlog or syslog{looked}; give the server's log file (SHOW log_directory, \
+         or journalctl -u postgresql), with --prefix for a custom log_line_prefix"
+    )
 }

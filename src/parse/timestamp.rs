@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
 
+use crate::parse::zones;
+
 fn digits(b: &[u8]) -> Option<u32> {
     let mut v = 0u32;
     for &c in b {
@@ -50,11 +52,20 @@ fn naive_prefix(b: &[u8]) -> Option<(NaiveDateTime, usize)> {
     Some((time, used))
 }
 
-/// A UTC offset at the start of `b`: `+0000`, `+00:00`, `-05`, `Z`, or a zone abbreviation
-/// (`UTC`/`GMT` = 0; other names are ambiguous and read as UTC with `known = false`).
-fn offset_prefix(b: &[u8]) -> Option<(FixedOffset, usize)> {
+/// The zone written after a time: a numeric offset, or an abbreviation still to be resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZoneText<'a> {
+    Offset(FixedOffset),
+    /// `EST`, `CEST`, `UTC`: 2 to 5 letters (see [`crate::parse::zones`]).
+    Abbreviation(&'a str),
+}
+
+/// A UTC offset at the start of `b`: `+0000`, `+00:00`, `-05`, `Z`, or a zone abbreviation.
+fn offset_prefix(b: &[u8]) -> Option<(ZoneText<'_>, usize)> {
     match b.first()? {
-        b'Z' => Some((FixedOffset::east_opt(0)?, 1)),
+        b'Z' if b.get(1).is_none_or(|c| !c.is_ascii_alphabetic()) => {
+            Some((ZoneText::Offset(FixedOffset::east_opt(0)?), 1))
+        }
         sign @ (b'+' | b'-') => {
             let sign = if *sign == b'-' { -1 } else { 1 };
             let rest = &b[1..];
@@ -68,7 +79,7 @@ fn offset_prefix(b: &[u8]) -> Option<(FixedOffset, usize)> {
                 return None;
             };
             Some((
-                FixedOffset::east_opt(sign * (hh * 3600 + mm * 60) as i32)?,
+                ZoneText::Offset(FixedOffset::east_opt(sign * (hh * 3600 + mm * 60) as i32)?),
                 used,
             ))
         }
@@ -78,7 +89,9 @@ fn offset_prefix(b: &[u8]) -> Option<(FixedOffset, usize)> {
                 .position(|c| !c.is_ascii_alphabetic())
                 .unwrap_or(b.len());
             if (2..=5).contains(&end) {
-                Some((FixedOffset::east_opt(0)?, end))
+                // ASCII letters only, so this is valid UTF-8
+                let name = std::str::from_utf8(&b[..end]).ok()?;
+                Some((ZoneText::Abbreviation(name), end))
             } else {
                 None
             }
@@ -87,7 +100,9 @@ fn offset_prefix(b: &[u8]) -> Option<(FixedOffset, usize)> {
 }
 
 /// Parses `YYYY-MM-DD HH:MM:SS[.fff][ ][offset]` at the start of `b`. Without an offset the
-/// time is read as UTC. Returns the time and the number of bytes used.
+/// time is read as UTC. A zone abbreviation is read as PostgreSQL reads it (see
+/// [`crate::parse::zones`]); one the table does not resolve is read as UTC, as before: callers
+/// that must not guess (the PostgreSQL reader) use [`parse_prefix_zoned`].
 pub fn parse_prefix(b: &[u8]) -> Option<(DateTime<FixedOffset>, usize)> {
     let (naive, offset, used) = parse_prefix_parts(b)?;
     let offset = offset.unwrap_or(FixedOffset::east_opt(0)?);
@@ -97,15 +112,30 @@ pub fn parse_prefix(b: &[u8]) -> Option<(DateTime<FixedOffset>, usize)> {
 /// Like [`parse_prefix`], but says whether the text had an offset, so that a caller can put an
 /// offset-less time (Python `logging`'s default) in the zone of another input.
 pub fn parse_prefix_parts(b: &[u8]) -> Option<(NaiveDateTime, Option<FixedOffset>, usize)> {
+    let (naive, zone, used) = parse_prefix_zoned(b)?;
+    let offset = match zone {
+        None => None,
+        Some(ZoneText::Offset(o)) => Some(o),
+        Some(ZoneText::Abbreviation(name)) => Some(
+            zones::lookup(name)
+                .and_then(|a| a.offset_at(naive))
+                .unwrap_or(FixedOffset::east_opt(0)?),
+        ),
+    };
+    Some((naive, offset, used))
+}
+
+/// The local time, the zone text after it (unresolved) and the bytes used.
+pub fn parse_prefix_zoned(b: &[u8]) -> Option<(NaiveDateTime, Option<ZoneText<'_>>, usize)> {
     let (naive, mut used) = naive_prefix(b)?;
     let rest = &b[used..];
     let skip = usize::from(rest.first() == Some(&b' '));
-    let mut offset = None;
-    if let Some((off, n)) = offset_prefix(&rest[skip..]) {
-        offset = Some(off);
+    let mut zone = None;
+    if let Some((z, n)) = offset_prefix(&rest[skip..]) {
+        zone = Some(z);
         used += skip + n;
     }
-    Some((naive, offset, used))
+    Some((naive, zone, used))
 }
 
 /// The first timestamp at the start of a word in the first lines of `text` (the head of a log):
@@ -160,6 +190,23 @@ mod tests {
         let (t, used) = parse_prefix(b"2026-11-26 22:32:47.549 UTC [1824] LOG").unwrap();
         assert_eq!(t.to_rfc3339(), "2026-11-26T22:32:47.549+00:00");
         assert_eq!(used, 27);
+    }
+
+    #[test]
+    fn zone_abbreviations_are_read_as_postgres_reads_them() {
+        // issue 8: this was read as 06:57Z
+        let (t, used) = parse_prefix(b"2018-09-27 06:57:01.030 EST [20194] LOG").unwrap();
+        assert_eq!(t.to_rfc3339(), "2018-09-27T06:57:01.030-05:00");
+        assert_eq!(used, 27);
+        let (t, _) = parse_prefix(b"2026-07-01 12:00:00 CEST").unwrap();
+        assert_eq!(t.offset().local_minus_utc(), 7200);
+        let (_, zone, _) = parse_prefix_zoned(b"2026-07-01 12:00:00 WTD x").unwrap();
+        assert_eq!(zone, Some(ZoneText::Abbreviation("WTD")));
+        // numeric offsets (Gunicorn, app logs) are as they were
+        let (_, off, _) = parse_prefix_parts(b"2026-11-26 22:32:47 +0530 x").unwrap();
+        assert_eq!(off.unwrap().local_minus_utc(), 19800);
+        let (_, off, _) = parse_prefix_parts(b"2026-11-26 22:32:47,123 42 INFO x").unwrap();
+        assert_eq!(off, None);
     }
 
     #[test]

@@ -714,12 +714,16 @@ fn bad_input_is_one_line_and_exit_2_or_a_counted_skip() {
     let twice = wtdiag(&["pg", "-", "-"]);
     assert_eq!(twice.code, 2);
 
-    // not a PostgreSQL log: counted, said, exit 0
+    // not a PostgreSQL log: one line saying so, exit 2 (a CI gate must not pass on nothing)
     let text = tmp.join("notes.txt");
     std::fs::write(&text, "hello\nworld\n").unwrap();
-    let r = report(&text, &[]);
-    assert_eq!(r["inputs"][0]["skipped_lines"], 2);
-    assert_eq!(r["warnings"][0]["code"], "not_pg_log");
+    let run = wtdiag(&["pg", text.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("not a PostgreSQL server log"),
+        "{}",
+        run.stderr
+    );
 
     // garbage in the middle of a real log, a truncated csv record, an overlong line
     let mut log = std::fs::read(fixture("pg/pg15-a-default.log")).unwrap();

@@ -168,7 +168,8 @@ impl Classifier {
                 },
             });
         }
-        let rest = rest.strip_prefix("  ")?;
+        // two spaces as the server writes them; one where a shipper collapsed them
+        let rest = rest.strip_prefix("  ").or_else(|| rest.strip_prefix(' '))?;
         if let Some(q) = rest.strip_prefix("statement: ") {
             return Some(PgEventKind::Statement {
                 duration_ms,

@@ -49,7 +49,7 @@ pub struct CsvAssembler {
     quotes: usize,
     fields: Vec<(usize, usize, bool)>,
     record: Record,
-    times: TimeCache,
+    pub(super) times: TimeCache,
     pub lossy_lines: u64,
 }
 
@@ -109,8 +109,8 @@ impl CsvAssembler {
             return false;
         };
         r.severity = severity;
-        r.time = self.times.parse(raw(LOG_TIME), false);
-        if r.time.is_none() {
+        r.time = self.times.parse(raw(LOG_TIME), false, self.first_line);
+        if r.time.is_none() && !self.times.unresolved() {
             return false;
         }
         r.pid = std::str::from_utf8(raw(PID))

@@ -40,7 +40,7 @@ struct JsonRecord<'a> {
 #[derive(Default)]
 pub struct JsonAssembler {
     record: Record,
-    times: TimeCache,
+    pub(super) times: TimeCache,
 }
 
 impl JsonAssembler {
@@ -65,7 +65,7 @@ impl JsonAssembler {
         r.time = j
             .timestamp
             .as_deref()
-            .and_then(|t| self.times.parse(t.as_bytes(), false));
+            .and_then(|t| self.times.parse(t.as_bytes(), false, number));
         if let Some(code) = j.state_code.as_deref()
             && code != "00000"
         {

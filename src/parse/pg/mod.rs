@@ -25,8 +25,13 @@ use stderr::{Envelope, LineUse, StderrAssembler};
 pub use event::{CancelReason, DeadlockParty, LockState, PgEvent, PgEventKind, StatementPhase};
 pub use prefix::{Prefix, PrefixError};
 
+use std::sync::Arc;
+
+use record::TimeCache;
+
 use crate::input::Line;
 use crate::parse::skips::{self, Skips};
+use crate::parse::zones::{ZoneOverrides, ZoneUse};
 
 /// The server's log formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +79,10 @@ enum State {
 /// Streaming reader of one PostgreSQL log.
 pub struct PgLogReader {
     forced_prefix: Option<Prefix>,
+    zones: Arc<ZoneOverrides>,
+    /// Set when no prefix read most of the first lines: the best candidates.
+    undecided: Option<prefix::Detection>,
+    looks_like: Option<&'static str>,
     state: State,
     sniffed: Vec<(u64, Vec<u8>)>,
     sniffed_bytes: usize,
@@ -97,13 +106,29 @@ pub struct PgLogSummary {
     pub lossy_lines: u64,
     /// Server messages read (events or not).
     pub messages: u64,
+    /// The zone abbreviations the log's times carried and how each was read.
+    pub zones: Vec<ZoneUse>,
+    /// When the lines look like stderr but no prefix reads most of them: the best candidates
+    /// (`log_line_prefix`, lines read) and how many lines they were tried on.
+    pub prefix_candidates: Option<(Vec<(String, usize)>, usize)>,
+    /// What the first lines looked like when they are no PostgreSQL log (`a Gunicorn error
+    /// log`), for the error message; never their text.
+    pub looks_like: Option<&'static str>,
 }
 
 impl PgLogReader {
     /// `prefix` overrides detection for stderr and syslog.
     pub fn new(prefix: Option<Prefix>) -> PgLogReader {
+        PgLogReader::with_zones(prefix, Arc::default())
+    }
+
+    /// Like [`Self::new`], with `--pg-tz` overrides for zone abbreviations.
+    pub fn with_zones(prefix: Option<Prefix>, zones: Arc<ZoneOverrides>) -> PgLogReader {
         PgLogReader {
             forced_prefix: prefix,
+            zones,
+            undecided: None,
+            looks_like: None,
             state: State::Sniffing,
             sniffed: Vec::new(),
             sniffed_bytes: 0,
@@ -138,6 +163,8 @@ impl PgLogReader {
         }
         let PgLogReader {
             state,
+            undecided,
+            looks_like,
             mut classifier,
             mut skips,
             mut messages,
@@ -149,7 +176,7 @@ impl PgLogReader {
                 sink(&e);
             }
         };
-        let (format, prefix, has_pid, lossy_lines) = match state {
+        let (format, prefix, has_pid, lossy_lines, zones) = match state {
             State::Stderr(mut a) => {
                 a.finish(&mut emit);
                 let p = a.prefix();
@@ -158,6 +185,7 @@ impl PgLogReader {
                     Some(p.source().to_string()),
                     p.has_pid(),
                     a.lossy_lines,
+                    a.times.zones.into_used(),
                 )
             }
             State::Syslog(mut a) => {
@@ -167,16 +195,29 @@ impl PgLogReader {
                     Some(a.prefix().source().to_string()),
                     true,
                     a.lossy_lines,
+                    a.times.zones.into_used(),
                 )
             }
             State::Csv(mut a) => {
                 if a.finish() {
                     skips.record(SKIP_UNTERMINATED_CSV, 0);
                 }
-                (Some(PgLogFormat::Csvlog), None, true, a.lossy_lines)
+                (
+                    Some(PgLogFormat::Csvlog),
+                    None,
+                    true,
+                    a.lossy_lines,
+                    a.times.zones.into_used(),
+                )
             }
-            State::Json(_) => (Some(PgLogFormat::Jsonlog), None, true, 0),
-            State::Unknown | State::Sniffing => (None, None, false, 0),
+            State::Json(a) => (
+                Some(PgLogFormat::Jsonlog),
+                None,
+                true,
+                0,
+                a.times.zones.into_used(),
+            ),
+            State::Unknown | State::Sniffing => (None, None, false, 0, Vec::new()),
         };
         skips.merge(std::mem::take(&mut classifier.skips));
         PgLogSummary {
@@ -186,6 +227,14 @@ impl PgLogReader {
             skips,
             lossy_lines,
             messages,
+            zones,
+            prefix_candidates: match undecided {
+                Some(prefix::Detection::Undecided { candidates, lines }) => {
+                    Some((candidates, lines))
+                }
+                _ => None,
+            },
+            looks_like,
         }
     }
 
@@ -198,7 +247,13 @@ impl PgLogReader {
         }
     }
 
-    fn choose(&self, sniffed: &[(u64, Vec<u8>)]) -> State {
+    fn choose(&mut self, sniffed: &[(u64, Vec<u8>)]) -> State {
+        // for the error message, should no line turn out to be a server message
+        self.looks_like = looks_like(sniffed.iter().map(|(_, b)| b.as_slice()));
+        self.choose_format(sniffed)
+    }
+
+    fn choose_format(&mut self, sniffed: &[(u64, Vec<u8>)]) -> State {
         let lines = || {
             sniffed
                 .iter()
@@ -209,7 +264,9 @@ impl PgLogReader {
             return State::Unknown;
         };
         if first.trim_ascii_start().starts_with(b"{") {
-            return State::Json(JsonAssembler::default());
+            let mut a = JsonAssembler::default();
+            a.times = TimeCache::new(self.zones.clone());
+            return State::Json(a);
         }
         if syslog::split(first).is_some() {
             let texts: Vec<Vec<u8>> = lines()
@@ -220,28 +277,49 @@ impl PgLogReader {
                     syslog::unescape_tabs(s.text, &mut buf).to_vec()
                 })
                 .collect();
-            let prefix = self
-                .forced_prefix
-                .clone()
-                .or_else(|| prefix::detect(texts.iter().map(Vec::as_slice)));
+            let prefix = match self.forced_prefix.clone() {
+                Some(p) => Some(p),
+                None => self.detected(prefix::detect_or_candidates(
+                    texts.iter().map(Vec::as_slice),
+                )),
+            };
             return match prefix {
-                Some(p) => State::Syslog(StderrAssembler::new(p)),
+                Some(p) => State::Syslog(self.stderr_assembler(p)),
                 None => State::Unknown,
             };
         }
         if let Some(n) = prefix::timestamp_len(first)
             && first.get(n) == Some(&b',')
         {
-            return State::Csv(CsvAssembler::default());
+            let mut a = CsvAssembler::default();
+            a.times = TimeCache::new(self.zones.clone());
+            return State::Csv(a);
         }
-        match self
-            .forced_prefix
-            .clone()
-            .or_else(|| prefix::detect(lines()))
-        {
-            Some(p) => State::Stderr(StderrAssembler::new(p)),
+        let prefix = match self.forced_prefix.clone() {
+            Some(p) => Some(p),
+            None => self.detected(prefix::detect_or_candidates(lines())),
+        };
+        match prefix {
+            Some(p) => State::Stderr(self.stderr_assembler(p)),
             None => State::Unknown,
         }
+    }
+
+    /// The detected prefix, or None with the candidates kept for the report.
+    fn detected(&mut self, detection: prefix::Detection) -> Option<Prefix> {
+        match detection {
+            prefix::Detection::Found(p) => Some(p),
+            undecided => {
+                self.undecided = Some(undecided);
+                None
+            }
+        }
+    }
+
+    fn stderr_assembler(&self, prefix: Prefix) -> StderrAssembler {
+        let mut a = StderrAssembler::new(prefix);
+        a.times = TimeCache::new(self.zones.clone());
+        a
     }
 
     fn read(&mut self, number: u64, bytes: &[u8], sink: &mut dyn FnMut(&PgEvent<'_>)) {
@@ -314,6 +392,38 @@ impl PgLogReader {
             }
             State::Sniffing => unreachable!("lines are buffered while sniffing"),
         }
+    }
+}
+
+/// What lines that are no PostgreSQL log look like, by signs that do not quote them.
+fn looks_like<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Option<&'static str> {
+    let mut json = false;
+    let mut gunicorn = 0;
+    let mut total = 0;
+    for l in lines.filter(|l| !l.trim_ascii().is_empty()).take(200) {
+        if total == 0 {
+            json = matches!(l.trim_ascii_start().first(), Some(b'{' | b'['));
+        }
+        total += 1;
+        if memchr::memmem::find(l, b"] [INFO] ").is_some()
+            || memchr::memmem::find(l, b"] [CRITICAL] ").is_some()
+            || memchr::memmem::find(l, b"] [ERROR] ").is_some()
+            || memchr::memmem::find(l, b"Booting worker with pid").is_some()
+        {
+            gunicorn += 1;
+        }
+    }
+    if total == 0 {
+        None
+    } else if gunicorn >= 3 && gunicorn * 10 > total {
+        Some("a Gunicorn error log (give it to `wtdiag logs`)")
+    } else if json {
+        Some(
+            "JSON, but not PostgreSQL's jsonlog: one object a line with timestamp, \
+             error_severity and message",
+        )
+    } else {
+        Some("text in which no line has a PostgreSQL severity after a log_line_prefix")
     }
 }
 

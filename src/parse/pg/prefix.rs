@@ -155,6 +155,8 @@ pub struct PrefixFields<'a> {
     pub sqlstate: Option<&'a [u8]>,
     /// True when the line stopped at `%q` (a background process).
     pub stopped_at_q: bool,
+    /// Escapes the line gave a value to (detection prefers the prefix that reads more).
+    pub matched: u8,
 }
 
 /// A line split by a prefix: its fields, severity and message.
@@ -362,6 +364,7 @@ fn next_candidate_end(rest: &[Token], line: &[u8], from: usize) -> Option<usize>
 }
 
 fn set_field<'a>(fields: &mut PrefixFields<'a>, escape: Escape, value: &'a [u8]) {
+    fields.matched = fields.matched.saturating_add(1);
     let trimmed = value.trim_ascii();
     match escape {
         Escape::TimeMs | Escape::Time if fields.time.is_none() || fields.epoch => {
@@ -498,29 +501,106 @@ pub fn timestamp_len(b: &[u8]) -> Option<usize> {
     Some(n)
 }
 
+/// Inferred prefixes tried per log (distinct guesses from different lines).
+const MAX_INFERRED: usize = 6;
+
+/// What prefix detection found: the prefix that reads the most lines, or, when none reads most
+/// of them, the best candidates for the error message.
+#[derive(Debug, Clone)]
+pub enum Detection {
+    Found(Prefix),
+    /// No candidate reads more than half the lines that are not continuations. Candidates are
+    /// `(log_line_prefix, lines read)`, best first, and `lines` the lines they were tried on.
+    Undecided {
+        candidates: Vec<(String, usize)>,
+        lines: usize,
+    },
+}
+
 /// Picks the prefix that reads the most of `lines` (the first lines of a log), trying the
-/// common ones and one inferred from the lines themselves. None when none reads any.
+/// common ones and the ones inferred from the lines themselves. None when none reads any.
 pub fn detect<'a>(lines: impl Iterator<Item = &'a [u8]> + Clone) -> Option<Prefix> {
+    match detect_or_candidates(lines) {
+        Detection::Found(p) => Some(p),
+        Detection::Undecided { .. } => None,
+    }
+}
+
+/// Like [`detect`], but says which candidates came closest when none reads most lines.
+pub fn detect_or_candidates<'a>(lines: impl Iterator<Item = &'a [u8]> + Clone) -> Detection {
     let mut candidates: Vec<Prefix> = COMMON_PREFIXES
         .iter()
         .filter_map(|s| Prefix::compile(s).ok())
         .collect();
-    if let Some(inferred) = infer(lines.clone())
-        && !COMMON_PREFIXES.contains(&inferred.as_str())
-        && let Ok(p) = Prefix::compile(&inferred)
-    {
-        // Background processes print nothing after %q: try it at each place, inside literals
-        // too (`type=%b %q| %u@%d`).
-        let mut variants = Vec::new();
-        for k in 0..p.tokens.len() {
-            let cuts: Vec<usize> = match &p.tokens[k] {
-                Token::Literal(l) => (1..l.len()).collect(),
-                _ => Vec::new(),
-            };
-            for cut in cuts {
-                let Token::Literal(l) = &p.tokens[k] else {
-                    continue;
-                };
+    for inferred in infer_all(lines.clone(), MAX_INFERRED) {
+        if COMMON_PREFIXES.contains(&inferred.as_str()) {
+            continue;
+        }
+        let Ok(p) = Prefix::compile(&inferred) else {
+            continue;
+        };
+        let variants = session_only_variants(&p);
+        candidates.push(p);
+        for tokens in variants {
+            candidates.push(Prefix {
+                source: source_of(&tokens),
+                tokens,
+            });
+        }
+    }
+    // Score: lines read, then the fields those lines gave values to (of two prefixes that read
+    // the same lines, the one that tells more fields apart: `%u@%d %h %e ` over `%u@%d `
+    // swallowing the host and SQLSTATE into the database, `... b=%b %q| %u@%d ` over the
+    // `... b=%b ` of background lines; a %q placed early gains nothing), then lines read in
+    // full (not stopped at %q); the first candidate wins a tie (the common ones come first,
+    // then the inferred ones).
+    let body: Vec<&[u8]> = lines
+        .filter(|l| !l.starts_with(b"\t") && !l.starts_with(b" ") && !l.is_empty())
+        .collect();
+    let mut scored: Vec<((usize, usize, usize), Prefix)> = Vec::new();
+    for candidate in candidates {
+        if scored.iter().any(|(_, p)| p.source == candidate.source) {
+            continue;
+        }
+        let mut read = 0;
+        let mut full = 0;
+        let mut fields = 0;
+        for l in &body {
+            if let Some(split) = candidate.split(l) {
+                read += 1;
+                full += usize::from(!split.fields.stopped_at_q);
+                fields += usize::from(split.fields.matched);
+            }
+        }
+        if read == 0 {
+            continue;
+        }
+        scored.push(((read, fields, full), candidate));
+    }
+    // stable: equal scores keep their order
+    scored.sort_by_key(|s| std::cmp::Reverse(s.0));
+    match scored.first() {
+        Some(((read, _, _), _)) if *read * 2 > body.len() => {
+            Detection::Found(scored.swap_remove(0).1)
+        }
+        _ => Detection::Undecided {
+            candidates: scored
+                .into_iter()
+                .take(3)
+                .map(|((read, _, _), p)| (p.source, read))
+                .collect(),
+            lines: body.len(),
+        },
+    }
+}
+
+/// Background processes print nothing after %q: the prefix with %q at each place, inside
+/// literals too (`type=%b %q| %u@%d`).
+fn session_only_variants(p: &Prefix) -> Vec<Vec<Token>> {
+    let mut variants = Vec::new();
+    for k in 0..p.tokens.len() {
+        if let Token::Literal(l) = &p.tokens[k] {
+            for cut in 1..l.len() {
                 let mut tokens = p.tokens.clone();
                 tokens.splice(
                     k..=k,
@@ -532,38 +612,14 @@ pub fn detect<'a>(lines: impl Iterator<Item = &'a [u8]> + Clone) -> Option<Prefi
                 );
                 variants.push(tokens);
             }
-            if k > 0 {
-                let mut tokens = p.tokens.clone();
-                tokens.insert(k, Token::SessionOnly);
-                variants.push(tokens);
-            }
         }
-        candidates.push(p);
-        for tokens in variants {
-            candidates.push(Prefix {
-                source: source_of(&tokens),
-                tokens,
-            });
+        if k > 0 {
+            let mut tokens = p.tokens.clone();
+            tokens.insert(k, Token::SessionOnly);
+            variants.push(tokens);
         }
     }
-    // Score: lines read, then lines read in full (not stopped at %q); the first candidate wins
-    // a tie (the common ones come first, then the inferred one, then its %q variants).
-    let mut best: Option<((usize, usize), Prefix)> = None;
-    for candidate in candidates {
-        let mut read = 0;
-        let mut full = 0;
-        for l in lines.clone().filter(|l| !l.starts_with(b"\t")) {
-            if let Some(split) = candidate.split(l) {
-                read += 1;
-                full += usize::from(!split.fields.stopped_at_q);
-            }
-        }
-        let score = (read, full);
-        if read > 0 && best.as_ref().is_none_or(|(b, _)| score > *b) {
-            best = Some((score, candidate));
-        }
-    }
-    best.map(|(_, p)| p)
+    variants
 }
 
 /// The `log_line_prefix` spelling of compiled tokens.
@@ -585,18 +641,44 @@ fn source_of(tokens: &[Token]) -> String {
 /// Guesses a `log_line_prefix` from the text before the severity of the lines that show the
 /// most (client backends print user and database; background processes leave them empty).
 pub fn infer<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Option<String> {
-    let mut best: Option<(usize, String)> = None;
+    infer_all(lines, 1).into_iter().next()
+}
+
+/// Up to `max` distinct guesses from the first 400 lines, those with the most escapes first
+/// (then in order of appearance): a log that starts with connection lines (`[unknown]`,
+/// `[local]`) or background processes' lines (empty values) still yields the guess of its
+/// ordinary lines, and detection scores them all.
+pub fn infer_all<'a>(lines: impl Iterator<Item = &'a [u8]>, max: usize) -> Vec<String> {
+    let mut guesses: Vec<(usize, String)> = Vec::new();
     for line in lines.take(400) {
         let Some(at) = severity::find(line) else {
             continue;
         };
         let guess = infer_one(&line[..at]);
-        let escapes = guess.matches('%').count();
-        if best.as_ref().is_none_or(|(n, _)| escapes > *n) {
-            best = Some((escapes, guess));
+        if guesses.iter().any(|(_, g)| *g == guess) {
+            continue;
+        }
+        let escapes = guess.matches('%').count() - 2 * guess.matches("%%").count();
+        guesses.push((escapes, guess));
+        if guesses.len() >= 64 {
+            break;
         }
     }
-    best.map(|(_, g)| g)
+    guesses.sort_by_key(|g| std::cmp::Reverse(g.0));
+    guesses.into_iter().take(max).map(|(_, g)| g).collect()
+}
+
+/// The values PostgreSQL prints for a field it does not know yet: `[unknown]` for user,
+/// database and application before authentication, `[local]` for the host of a Unix-socket
+/// connection (`%h`, `%r`). Their length and whether it is the host's.
+fn placeholder_len(b: &[u8]) -> Option<(usize, bool)> {
+    if b.starts_with(b"[unknown]") {
+        Some((9, false))
+    } else if b.starts_with(b"[local]") {
+        Some((7, true))
+    } else {
+        None
+    }
 }
 
 /// Keys people put before `=` in a prefix, and the escape each stands for.
@@ -647,8 +729,19 @@ fn infer_one(text: &[u8]) -> String {
     let mut seen_time = false;
     let mut seen_pid = false;
     let mut seen_line = false;
+    // escapes already used, for unkeyed values: the next is %u, then %d, then %a
+    let mut used: Vec<char> = Vec::new();
+    let unkeyed = |used: &mut Vec<char>| {
+        let esc = ['u', 'd', 'a', 'i']
+            .into_iter()
+            .find(|e| !used.contains(e))
+            .unwrap_or('i');
+        used.push(esc);
+        esc
+    };
     while i < text.len() {
         let rest = &text[i..];
+        let at_word_start = i == 0 || matches!(text[i - 1], b' ' | b'[' | b'(' | b':' | b',');
         if let Some(n) = timestamp_len(rest) {
             let has_ms = rest.get(19) == Some(&b'.');
             out.push_str(if seen_time {
@@ -701,9 +794,28 @@ fn infer_one(text: &[u8]) -> String {
                     continue;
                 }
             }
-            if rest.starts_with(b"[local]") {
-                out.push_str("%r");
-                i += 7;
+            if let Some((n, host)) = placeholder_len(rest) {
+                // `[unknown]@[unknown]`
+                if !host && rest[n..].starts_with(b"@") {
+                    let db = rest[n + 1..]
+                        .iter()
+                        .take_while(|c| {
+                            c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')
+                        })
+                        .count();
+                    let db = placeholder_len(&rest[n + 1..]).map_or(db, |(p, _)| p);
+                    out.push_str("%u@%d");
+                    used.extend(['u', 'd']);
+                    i += n + 1 + db;
+                    continue;
+                }
+                if host {
+                    out.push_str("%r");
+                } else {
+                    out.push('%');
+                    out.push(unkeyed(&mut used));
+                }
+                i += n;
                 continue;
             }
         }
@@ -721,6 +833,7 @@ fn infer_one(text: &[u8]) -> String {
             let (esc, len) = keyed_value(&key, value, seen_time);
             seen_time |= matches!(esc, 'm' | 't' | 'n');
             seen_pid |= esc == 'p';
+            used.push(esc);
             out.push_str(&String::from_utf8_lossy(&rest[..=word]));
             out.push('%');
             out.push(esc);
@@ -733,8 +846,10 @@ fn infer_one(text: &[u8]) -> String {
                 .iter()
                 .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
                 .count();
+            let db = placeholder_len(&rest[word + 1..]).map_or(db, |(p, _)| p);
             if db > 0 {
                 out.push_str("%u@%d");
+                used.extend(['u', 'd']);
                 i += word + 1 + db;
                 continue;
             }
@@ -755,6 +870,56 @@ fn infer_one(text: &[u8]) -> String {
             i += d;
             continue;
         }
+        // an unkeyed SQLSTATE (`%e`: `00000`, `22012`, `40P01`)
+        if word == 5
+            && (seen_time || seen_pid)
+            && at_word_start
+            && !used.contains(&'e')
+            && rest[..5]
+                .iter()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+            && rest[..2].iter().all(u8::is_ascii_alphanumeric)
+            && rest[..5].iter().filter(|c| c.is_ascii_digit()).count() >= 3
+            && rest.get(5).is_none_or(|c| matches!(c, b' ' | b']' | b','))
+        {
+            out.push_str("%e");
+            used.push('e');
+            i += 5;
+            continue;
+        }
+        // an unkeyed value after the time or pid (`%p %m %u %d `): a word between separators.
+        // An address is the host; other words are user, database, application in turn.
+        let word_len = rest
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+            .count();
+        let address_len = rest
+            .iter()
+            .take_while(|c| c.is_ascii_hexdigit() || matches!(c, b'.' | b':'))
+            .count();
+        let token = if is_address(&rest[..address_len]) {
+            address_len
+        } else {
+            word_len
+        };
+        if token > 0
+            && (seen_time || seen_pid)
+            && at_word_start
+            && rest
+                .get(token)
+                .is_none_or(|c| matches!(c, b' ' | b']' | b','))
+            && (rest[..token].iter().any(u8::is_ascii_alphabetic) || is_address(&rest[..token]))
+        {
+            if is_address(&rest[..token]) {
+                out.push_str("%h");
+                used.push('h');
+            } else {
+                out.push('%');
+                out.push(unkeyed(&mut used));
+            }
+            i += token;
+            continue;
+        }
         let ch = rest[0];
         if ch == b'%' {
             out.push_str("%%");
@@ -768,6 +933,15 @@ fn infer_one(text: &[u8]) -> String {
 
 /// The escape a `key=value` stands for, and the value's length.
 fn keyed_value(key: &str, v: &[u8], seen_time: bool) -> (char, usize) {
+    // `l=%l`: a one-letter key is most often the escape's own letter
+    let letter = (key.len() == 1)
+        .then(|| key.as_bytes()[0])
+        .filter(|c| Escape::from_letter(*c).is_some())
+        .map(char::from);
+    let known = letter.or_else(|| KEYED.iter().find(|(k, _)| *k == key).map(|(_, e)| *e));
+    if let Some((n, host)) = placeholder_len(v) {
+        return (known.unwrap_or(if host { 'h' } else { 'u' }), n);
+    }
     if let Some(n) = timestamp_len(v) {
         let esc = if seen_time || matches!(key, "start" | "session_start" | "s" | "started") {
             's'
@@ -821,12 +995,6 @@ fn keyed_value(key: &str, v: &[u8], seen_time: bool) -> (char, usize) {
     if len > 0 && v[len - 1] == b':' {
         len -= 1;
     }
-    // `l=%l`: a one-letter key is most often the escape's own letter
-    let letter = (key.len() == 1)
-        .then(|| key.as_bytes()[0])
-        .filter(|c| Escape::from_letter(*c).is_some())
-        .map(char::from);
-    let known = letter.or_else(|| KEYED.iter().find(|(k, _)| *k == key).map(|(_, e)| *e));
     let value = &v[..len];
     let numeric = !value.is_empty()
         && value
@@ -839,6 +1007,14 @@ fn keyed_value(key: &str, v: &[u8], seen_time: bool) -> (char, usize) {
         None => 'i',
     };
     (esc, len)
+}
+
+/// `127.0.0.1`, `::1`, `fe80::1`: an IP address as `%h` prints it.
+fn is_address(b: &[u8]) -> bool {
+    let v4 = b.iter().filter(|c| **c == b'.').count() == 3
+        && b.iter().all(|c| c.is_ascii_digit() || *c == b'.');
+    let v6 = b.contains(&b':') && b.iter().all(|c| c.is_ascii_hexdigit() || *c == b':');
+    v4 || v6
 }
 
 /// `127.0.0.1(5432)`, `::1(5432)`, `host.example(5432)`.
@@ -995,6 +1171,42 @@ mod tests {
         let default = [&b"2026-11-26 22:38:11.336 UTC [8776] LOG:  starting"[..]];
         let p = detect(default.iter().copied()).unwrap();
         assert!(p.has_pid());
+    }
+
+    #[test]
+    fn placeholders_are_values_not_prefix_text() {
+        // pgBadger's t/fixtures/begin_end.log starts so (issue 8: read as `db=%d],user=%u],...`)
+        let connection = &b"2021-02-14 01:34:02 CET [30291]: db=[unknown],user=[unknown],app=[unknown],client=[local] LOG:  connection received: host=[local]"[..];
+        assert_eq!(
+            infer([connection].into_iter()).unwrap(),
+            "%t [%p]: db=%d,user=%u,app=%a,client=%h "
+        );
+        let unkeyed = &b"20507 2026-12-02 11:47:09.109 UTC [unknown] [unknown] LOG:  connection received: host=[local]"[..];
+        assert_eq!(infer([unkeyed].into_iter()).unwrap(), "%p %m %u %d ");
+        let rds = &b"2026-12-02 11:47:09 UTC:[local]:[unknown]@[unknown]:[20507]:LOG:  connection received: host=[local]"[..];
+        assert_eq!(infer([rds].into_iter()).unwrap(), "%t:%r:%u@%d:[%p]:");
+        let sqlstate = &b"2026-12-02 11:47:09.117 UTC [20507] django@shop [local] 22012 ERROR:  division by zero"[..];
+        assert_eq!(
+            infer([sqlstate].into_iter()).unwrap(),
+            "%m [%p] %u@%d %r %e "
+        );
+    }
+
+    #[test]
+    fn detection_says_when_no_candidate_reads_most_lines() {
+        let lines = [
+            &b"20507 2026-12-02 11:47:09.109 UTC django shop LOG:  x"[..],
+            b"2026-12-02 11:47:09 UTC:[local]:django@shop:[20507]:LOG:  x",
+            b"2026-12-02 11:47:09.117 UTC [20507] user=django,db=shop,app=psql,client=[local] LOG:  x",
+        ];
+        match detect_or_candidates(lines.iter().copied()) {
+            Detection::Undecided { candidates, lines } => {
+                assert_eq!(lines, 3);
+                assert!(candidates.len() >= 2, "{candidates:?}");
+                assert!(candidates.iter().all(|(_, read)| *read == 1));
+            }
+            Detection::Found(p) => panic!("found {}", p.source()),
+        }
     }
 
     #[test]

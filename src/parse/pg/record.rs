@@ -6,7 +6,10 @@
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 
 use super::severity::{Part, Severity};
-use crate::parse::timestamp;
+use std::sync::Arc;
+
+use crate::parse::timestamp::{self, ZoneText};
+use crate::parse::zones::{ZoneBook, ZoneOverrides};
 
 /// Text kept per message part; the rest is dropped and the record marked truncated.
 pub const MAX_PART_BYTES: usize = 1 << 20;
@@ -178,28 +181,64 @@ fn is_char_boundary(b: &[u8], i: usize) -> bool {
     i >= b.len() || (b[i] as i8) >= -0x40
 }
 
-/// Parses prefix timestamps, remembering the last one: consecutive lines often share it.
+/// Parses prefix timestamps, remembering the last one: consecutive lines often share it. Zone
+/// abbreviations go through a [`ZoneBook`], which keeps how each was read for the report.
 #[derive(Debug, Default)]
 pub struct TimeCache {
     last_text: Vec<u8>,
     last: Option<DateTime<FixedOffset>>,
+    /// The abbreviation of the last text (empty when none), to count its reuse.
+    last_zone: String,
+    /// True when the last text was a well-formed time in a zone that cannot be resolved.
+    last_unresolved: bool,
+    pub zones: ZoneBook,
 }
 
 impl TimeCache {
+    pub fn new(overrides: Arc<ZoneOverrides>) -> TimeCache {
+        TimeCache {
+            zones: ZoneBook::new(overrides),
+            ..TimeCache::default()
+        }
+    }
+
     /// `2026-11-26 22:38:11.336 UTC` (any of `%m %t`), or epoch seconds (`%n`) when `epoch`.
-    pub fn parse(&mut self, text: &[u8], epoch: bool) -> Option<DateTime<FixedOffset>> {
+    /// None for a time whose zone abbreviation cannot be resolved ([`Self::unresolved`]).
+    pub fn parse(&mut self, text: &[u8], epoch: bool, line: u64) -> Option<DateTime<FixedOffset>> {
         if text == self.last_text.as_slice() {
+            if !self.last_zone.is_empty() {
+                self.zones.count_again(&self.last_zone);
+            }
             return self.last;
         }
+        self.last_zone.clear();
+        self.last_unresolved = false;
         let parsed = if epoch {
             parse_epoch(text)
         } else {
-            timestamp::parse_prefix(text).map(|(t, _)| t)
+            match timestamp::parse_prefix_zoned(text) {
+                None => None,
+                Some((naive, None, _)) => Some(naive.and_utc().fixed_offset()),
+                Some((naive, Some(ZoneText::Offset(o)), _)) => {
+                    o.from_local_datetime(&naive).single()
+                }
+                Some((naive, Some(ZoneText::Abbreviation(name)), _)) => {
+                    let offset = self.zones.resolve(name, naive, line);
+                    self.last_zone.push_str(name);
+                    self.last_unresolved = offset.is_none();
+                    offset.and_then(|o| o.from_local_datetime(&naive).single())
+                }
+            }
         };
         self.last_text.clear();
         self.last_text.extend_from_slice(text);
         self.last = parsed;
         parsed
+    }
+
+    /// True when the last time parsed was well formed but its zone could not be resolved.
+    pub fn unresolved(&self) -> bool {
+        self.last_unresolved
     }
 }
 
@@ -241,11 +280,11 @@ mod tests {
     #[test]
     fn epoch_and_cached_times() {
         let mut c = TimeCache::default();
-        let t = c.parse(b"1732660691.336", true).unwrap();
+        let t = c.parse(b"1732660691.336", true, 1).unwrap();
         assert_eq!(t.timestamp_subsec_millis(), 336);
-        let a = c.parse(b"2026-11-26 22:38:11.336 UTC", false).unwrap();
-        let b = c.parse(b"2026-11-26 22:38:11.336 UTC", false).unwrap();
+        let a = c.parse(b"2026-11-26 22:38:11.336 UTC", false, 1).unwrap();
+        let b = c.parse(b"2026-11-26 22:38:11.336 UTC", false, 1).unwrap();
         assert_eq!(a, b);
-        assert!(c.parse(b"garbage", false).is_none());
+        assert!(c.parse(b"garbage", false, 1).is_none());
     }
 }

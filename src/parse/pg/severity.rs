@@ -74,15 +74,21 @@ impl Severity {
 /// A severity, the verbose SQLSTATE after it (if any), and the message.
 pub type SeveritySplit<'a> = (Severity, Option<&'a [u8]>, &'a [u8]);
 
-/// Reads `WORD:  [SQLSTATE: ]message` at the start of `b`.
+/// Reads `WORD:  [SQLSTATE: ]message` at the start of `b`. One space after the colon is read
+/// too: log shippers that collapse runs of spaces leave `LOG: duration: ...`.
 pub fn split(b: &[u8]) -> Option<SeveritySplit<'_>> {
     // The longest word is STATEMENT/LOCATION (9 bytes); DEBUG1..5 are 6.
     let colon = b.iter().take(10).position(|&c| c == b':')?;
-    if b.get(colon + 1) != Some(&b' ') || b.get(colon + 2) != Some(&b' ') {
+    if b.get(colon + 1) != Some(&b' ') {
         return None;
     }
     let severity = Severity::from_word(&b[..colon])?;
-    let message = &b[colon + 3..];
+    let spaces = if b.get(colon + 2) == Some(&b' ') {
+        2
+    } else {
+        1
+    };
+    let message = &b[colon + 1 + spaces..];
     // verbose: `40P01: ` right after the severity
     if message.len() > 7
         && message[5] == b':'
@@ -101,7 +107,7 @@ pub fn split(b: &[u8]) -> Option<SeveritySplit<'_>> {
 /// 300 bytes.
 pub fn find(line: &[u8]) -> Option<usize> {
     let window = &line[..line.len().min(300)];
-    memchr::memmem::find_iter(window, b":  ").find_map(|colon| {
+    memchr::memmem::find_iter(window, b": ").find_map(|colon| {
         let start = window[..colon]
             .iter()
             .rposition(|c| !c.is_ascii_uppercase() && !c.is_ascii_digit())
@@ -128,7 +134,13 @@ mod tests {
             split(b"STATEMENT:  SELECT 1").unwrap().0,
             Severity::Part(Part::Statement)
         );
-        assert!(split(b"LOG: one space").is_none());
+        // a shipper that collapses spaces leaves one
+        assert_eq!(split(b"LOG: one space").unwrap().2, b"one space");
+        assert_eq!(
+            split(b"ERROR: 23505: duplicate key").unwrap().1,
+            Some(&b"23505"[..])
+        );
+        assert!(split(b"LOG:x").is_none());
         assert!(split(b"MAYBE:  x").is_none());
         // an all-letter word after the level is message text, not a SQLSTATE
         assert_eq!(split(b"LOG:  ABCDE: x").unwrap().1, None);

@@ -32,7 +32,7 @@ pub struct StderrAssembler {
     pool: Vec<Record>,
     /// Index in `open` of the record the previous line went to, for tab continuations.
     last_target: Option<usize>,
-    times: TimeCache,
+    pub(super) times: TimeCache,
     pub lossy_lines: u64,
 }
 
@@ -71,6 +71,11 @@ impl StderrAssembler {
             return self.continue_last(rest, true);
         }
         let Some(split) = self.prefix.split(bytes) else {
+            // A continuation whose tab a shipper turned into spaces.
+            if bytes.starts_with(b" ") {
+                let rest = &bytes[bytes.iter().take_while(|c| **c == b' ').count()..];
+                return self.continue_last(rest, true);
+            }
             return LineUse::NoPrefix;
         };
         let pid = split.fields.pid.or(envelope.pid);
@@ -131,7 +136,7 @@ impl StderrAssembler {
         record.pid = pid;
         record.severity = split.severity;
         record.time = match split.fields.time {
-            Some(t) => self.times.parse(t, split.fields.epoch),
+            Some(t) => self.times.parse(t, split.fields.epoch, number),
             None => envelope.time,
         };
         if let Some(code) = split.verbose_sqlstate.or(split.fields.sqlstate)
