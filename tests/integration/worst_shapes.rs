@@ -63,6 +63,16 @@ fn findings_of<'a>(json: &'a Value, cause: &str) -> Vec<&'a Value> {
         .collect()
 }
 
+/// How many timeouts, kills or statements the findings explain together.
+fn counted_by_findings(json: &Value) -> u64 {
+    json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["count"].as_u64().unwrap())
+        .sum()
+}
+
 fn warning_codes(json: &Value) -> Vec<String> {
     json["warnings"]
         .as_array()
@@ -158,12 +168,7 @@ fn incidents_against_many_lock_waits_and_big_statements_finish_quickly() {
         "{} bytes of JSON",
         run.stdout.len()
     );
-    let counted: u64 = json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["count"].as_u64().unwrap())
-        .sum();
+    let counted = counted_by_findings(&json);
     assert_eq!(counted, 20, "{json}");
 }
 
@@ -256,12 +261,7 @@ fn incidents_past_the_cap_are_counted_not_kept() {
     // About 8 s in a debug build; a quadratic pass over 100,000 incidents takes hours.
     let (_, json) = run_shape_within("logs-incident-memory", 100_500, &tmp, LIMIT * 4);
     assert_eq!(json["summary"]["worker_timeout"], 100_500);
-    let counted: u64 = json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["count"].as_u64().unwrap())
-        .sum();
+    let counted = counted_by_findings(&json);
     assert_eq!(counted, 100_500);
     assert!(warning_codes(&json).contains(&"incidents_capped".to_string()));
 }
