@@ -1,6 +1,7 @@
 //! Parsers: one format each, text in, typed events out. They know nothing about causes or
 //! reports' findings.
 
+pub mod access;
 pub mod applog;
 pub mod gunicorn;
 pub mod kernel;
