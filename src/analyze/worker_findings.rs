@@ -110,6 +110,14 @@ fn path_only(request: &str) -> String {
     request.split('?').next().unwrap_or(request).to_string()
 }
 
+/// What to do about a gthread worker's timeout: the process stopped running Python.
+const THREADED_ADVICE: &str = "Under gthread only a stall of the whole process times a worker \
+    out: sample it when it happens (`wtdiag live --pid <master>`: py-spy shows the C frame \
+    holding the GIL), look for long C calls that keep the GIL (a backtracking regex, a big \
+    json/pickle, image or numeric code without GIL release) and move them off the request path, \
+    and check whether the container was stopped, CPU-throttled (cpu.stat nr_throttled) or \
+    swapping. Requests that merely wait on I/O never cause this.";
+
 fn finding(cause: Cause, basis: Basis, request: Option<String>, g: &Group) -> Finding {
     let count = g.count;
     let pids: Vec<u32> = g.pids.iter().copied().collect();
@@ -160,6 +168,10 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, g: &Group) -> Fi
         (Cause::Memory, _) => {
             format!("{what} by SIGKILL with no timeout before: out of memory (kernel OOM killer)")
         }
+        (Cause::Unknown, Basis::Threaded) => format!(
+            "{what}{on} of a gthread worker: its main thread could not run Python for the whole \
+             timeout (C code holding the GIL, or a stopped or starved process)"
+        ),
         (Cause::Unknown, Basis::Escalation) => {
             format!("{what}{on} escalated to SIGKILL: stuck in native code (not an OOM kill)")
         }
@@ -185,6 +197,8 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, g: &Group) -> Fi
             format!("{what}{on}: waiting on a client, not on the application{site}")
         }
         (Cause::ProxyTimeout, _) => format!("{what}{on}: the proxy gave up before Gunicorn"),
+        (Cause::SlowEndpoint, _) => format!("{what}{on}: a slow endpoint{site}"),
+        (Cause::HungRequest, _) => format!("{what}{on}: a request that never times out{site}"),
         (Cause::HostStall, _) => {
             format!("{what} in lock-step: the whole process or host stalled, not a request")
         }
@@ -237,6 +251,7 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, g: &Group) -> Fi
         evidence,
         advice: match (cause, first.attribution.outbound) {
             (Cause::MissingApiTimeout, Some(kind)) => kind.advice().to_string(),
+            (Cause::Unknown, _) if basis == Basis::Threaded => THREADED_ADVICE.to_string(),
             _ => cause.advice().to_string(),
         },
         ruled_out: first.ruled_out.to_vec(),

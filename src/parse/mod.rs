@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod applog;
+pub mod detect;
 pub mod gunicorn;
 pub mod kernel;
 pub mod nginx;
