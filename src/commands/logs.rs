@@ -438,6 +438,9 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         .extend(worker_findings::boot_failure_finding(&events));
     report
         .warnings
+        .extend(worker_findings::restart_loop_warning(&events));
+    report
+        .warnings
         .extend(warnings(&groups, &versions, args, database_seen));
     if folded_count > 0 {
         report.warnings.push(Warning {
