@@ -1,5 +1,7 @@
 //! `wtdiag logs`: Gunicorn error logs (+ app logs) → incidents → findings.
 
+use std::sync::Arc;
+
 use anyhow::Result;
 
 use crate::analyze::applog_join::AppLogJoin;
@@ -12,17 +14,19 @@ use crate::analyze::proxy_join::{self, MAX_PROXY_LINES, ProxyLine};
 use crate::analyze::timeline::{Timeline, TimelineResult};
 use crate::analyze::worker_findings::{self, Groups};
 use crate::cli::LogsArgs;
+use crate::commands::fleet::{self, SideLine};
 use crate::commands::{Window, check_stdin_once, progress_for};
 use crate::input;
 use crate::parse::access;
 use crate::parse::applog::{AppLogReader, AppRecord};
 use crate::parse::detect::{LogKind, detect};
+use crate::parse::envelope;
 use crate::parse::gunicorn::GunicornLog;
 use crate::parse::kernel;
 use crate::parse::nginx;
 use crate::parse::pg::{PgEvent, PgLogReader};
 use crate::parse::skips::Skips;
-use crate::report::{CommandName, Evidence, InputSummary, Report, Warning};
+use crate::report::{CommandName, Evidence, InputSummary, Origin, Report, Warning};
 
 /// `django.request` database errors kept from app logs.
 const MAX_APP_ERRORS: usize = 1_000;
@@ -41,8 +45,8 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     // files (a timeout at the end of one, its kill at the start of the next) come together.
     // OOM-killer lines of kernel logs among the inputs, read once the Gunicorn logs give the
     // zone their `dmesg -T` times lack.
-    let mut kernel_lines: Vec<(String, u64, String)> = Vec::new();
-    let mut proxy_lines: Vec<(String, u64, String)> = Vec::new();
+    let mut kernel_lines: Vec<SideLine> = Vec::new();
+    let mut proxy_lines: Vec<SideLine> = Vec::new();
     let timeout = Timeout {
         seconds: args.timeout.unwrap_or(DEFAULT_TIMEOUT_S),
         given: args.timeout.is_some(),
@@ -63,6 +67,38 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         // Every input is told by its first lines. Side sources keep only the lines that can
         // matter, read once the Gunicorn logs give the zone their times lack; application and
         // PostgreSQL logs are read after the Gunicorn logs, like --app-log and --pg-log.
+        if let Some(envelope) = envelope::detect(opened.head()) {
+            let mut sink = |event| timeline.push(event);
+            let read = fleet::read(opened, envelope, MAX_OOM_KILLS, &mut sink)?;
+            gunicorn_records += read.records;
+            if read.records == 0 {
+                report
+                    .warnings
+                    .extend(input_warning(&path, read.counts, read.records));
+            }
+            versions.extend(read.versions);
+            if let Some(class) = &read.worker_class {
+                timeline.set_worker_class(class);
+                worker_class = Some(class.clone());
+            }
+            report
+                .warnings
+                .extend(fleet::unread_warning(&path, &read.unread));
+            kernel_lines.extend(read.kernel);
+            proxy_lines.extend(read.proxy);
+            let mut input = summary(
+                &path,
+                "gunicorn",
+                compressed,
+                read.counts,
+                read.skips,
+                read.lossy_lines,
+            );
+            input.envelope = Some(envelope.name());
+            input.origins = read.origins;
+            report.inputs.push(input);
+            continue;
+        }
         let kind = detect(opened.head());
         let side = match kind {
             LogKind::Kernel => Some((
@@ -137,7 +173,12 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
                 }
                 if kept.len() < max {
                     let text = crate::parse::cap(&text, 2048).to_string();
-                    kept.push((path.clone(), line.number, text));
+                    kept.push(SideLine {
+                        path: path.clone(),
+                        line: line.number,
+                        text,
+                        origin: Origin::file(&Arc::from(path.as_str())),
+                    });
                 } else {
                     dropped += 1;
                 }
@@ -205,23 +246,25 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC"));
     let oom_kills: Vec<KernelKill> = kernel_lines
         .into_iter()
-        .filter_map(|(path, line, text)| {
+        .filter_map(|l| {
             Some(KernelKill {
-                kill: kernel::parse_line(&text, offset)?,
-                path,
-                line,
+                kill: kernel::parse_line(&l.text, offset)?,
+                path: l.path,
+                line: l.line,
+                origin: l.origin,
             })
         })
         .collect();
     let silent_ooms: Vec<&KernelKill> = kernel_join::join(&mut incidents, &oom_kills);
     let proxy: Vec<ProxyLine> = proxy_lines
         .into_iter()
-        .filter_map(|(path, line, text)| {
+        .filter_map(|l| {
             Some(ProxyLine {
-                up: nginx::parse_line(&text, offset)?,
-                path,
-                line,
-                text: crate::parse::cap(&text, 400).to_string(),
+                up: nginx::parse_line(&l.text, offset)?,
+                text: crate::parse::cap(&l.text, 400).to_string(),
+                path: l.path,
+                line: l.line,
+                origin: l.origin,
             })
         })
         .collect();
@@ -556,6 +599,8 @@ fn summary(
         skipped_lines: skips.total(),
         skipped: skips.into_summary(),
         lossy_lines,
+        envelope: None,
+        origins: Vec::new(),
     }
 }
 
