@@ -25,6 +25,23 @@ pub fn render(report: &Report, width: Option<u16>, out: &mut dyn Write) -> io::R
             out,
             "No findings: nothing in the inputs points to a cause of worker timeouts."
         )?;
+    } else if let Some(groups) = by_origin(&report.findings) {
+        // A fleet: each host's or pod's findings together, under its name, ranks kept.
+        writeln!(
+            out,
+            "Root causes by origin ({} origins), most important first",
+            groups.len()
+        )?;
+        for (origin, findings) in groups {
+            writeln!(out)?;
+            writeln!(out, "== {origin}")?;
+            let owned: Vec<Finding> = findings.iter().map(|f| (*f).clone()).collect();
+            writeln!(out, "{}", findings_table(&owned, width))?;
+            for f in findings {
+                writeln!(out)?;
+                finding_details(f, out)?;
+            }
+        }
     } else {
         writeln!(out, "Root causes, most important first")?;
         writeln!(out, "{}", findings_table(&report.findings, width))?;
@@ -101,6 +118,31 @@ fn headline(report: &Report) -> String {
         s.push_str(&counts.join(", "));
     }
     s
+}
+
+/// Findings grouped by origin, in the order of each origin's best-ranked finding, when they
+/// come from more than one; findings of no single origin (endpoints, the database) go last.
+fn by_origin(findings: &[Finding]) -> Option<Vec<(String, Vec<&Finding>)>> {
+    let mut groups: Vec<(String, Vec<&Finding>)> = Vec::new();
+    for f in findings {
+        let name = match f.origins.as_slice() {
+            [one] => one.clone(),
+            [] => "all origins".to_string(),
+            many => many.join(", "),
+        };
+        match groups.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, list)) => list.push(f),
+            None => groups.push((name, vec![f])),
+        }
+    }
+    if groups.iter().filter(|(n, _)| n != "all origins").count() < 2 {
+        return None;
+    }
+    if let Some(at) = groups.iter().position(|(n, _)| n == "all origins") {
+        let rest = groups.remove(at);
+        groups.push(rest);
+    }
+    Some(groups)
 }
 
 /// A table that wraps to `width` columns, or never wraps (output to a file or a pipe, where
