@@ -11,7 +11,7 @@ use anyhow::Result;
 
 use crate::input::{self, Line, LineCounts};
 use crate::parse::detect::{LogKind, detect};
-use crate::parse::envelope::{Envelope, Opened};
+use crate::parse::envelope::{self, Envelope, JsonObjects, Opened};
 use crate::parse::gunicorn::GunicornLog;
 use crate::parse::skips::{self, Skips};
 use crate::report::{Event, Origin, OriginKind};
@@ -46,6 +46,10 @@ pub struct FleetRead {
     pub origins: Vec<String>,
     /// Streams of kinds read only from files of their own (access, app, PostgreSQL), by kind.
     pub unread: BTreeMap<&'static str, Vec<String>>,
+    /// Consecutive records of one origin whose time goes back, and forward: an export listed
+    /// newest first (logcli's and gcloud's default order) has more of the first.
+    pub backward: u64,
+    pub forward: u64,
 }
 
 enum Reader {
@@ -64,6 +68,19 @@ struct Stream {
     reader: Reader,
 }
 
+/// The streams of one input, and where each line goes.
+struct Demux {
+    envelope: Envelope,
+    path: Arc<str>,
+    file_origin: Origin,
+    max_side: usize,
+    out: FleetRead,
+    streams: Vec<Stream>,
+    /// Origin label → stream → index in `streams`.
+    index: HashMap<Box<str>, HashMap<Box<str>, usize>>,
+    last: Option<usize>,
+}
+
 /// Reads one input whose lines are in `envelope`; events go to `sink` in each origin's order.
 pub fn read(
     opened: input::Input,
@@ -72,97 +89,69 @@ pub fn read(
     sink: &mut impl FnMut(Event),
 ) -> Result<FleetRead> {
     let path: Arc<str> = Arc::from(opened.path.as_str());
-    let file_origin = Origin::file(&path);
-    let mut out = FleetRead::default();
-    let mut streams: Vec<Stream> = Vec::new();
-    let mut index: HashMap<Box<str>, HashMap<Box<str>, usize>> = HashMap::new();
-    let mut last: Option<usize> = None;
+    let mut d = Demux {
+        envelope,
+        file_origin: Origin::file(&path),
+        path,
+        max_side,
+        out: FleetRead::default(),
+        streams: Vec::new(),
+        index: HashMap::new(),
+        last: None,
+    };
+    let mut objects = JsonObjects::default();
+    // Each origin's last record time, to tell an export listed newest first.
+    let mut last_time: HashMap<*const u8, chrono::DateTime<chrono::FixedOffset>> = HashMap::new();
+    let (mut backward, mut forward) = (0u64, 0u64);
+    let sink = &mut |e: Event| {
+        if let Some(t) = e.time {
+            let key = e.origin.name.as_ptr();
+            if let Some(prev) = last_time.insert(key, t) {
+                if t < prev {
+                    backward += 1;
+                } else if t > prev {
+                    forward += 1;
+                }
+            }
+        }
+        sink(e)
+    };
     let counts = opened.for_each_line(|line| {
         if line.overlong.is_some() {
-            out.skips.record(skips::OVERLONG, line.number);
+            d.out.skips.record(skips::OVERLONG, line.number);
             return;
         }
-        let Some(o) = envelope.open(line.bytes) else {
-            if !line.bytes.trim_ascii().is_empty() {
-                out.skips
-                    .record("not in the stream's envelope", line.number);
-            }
+        if envelope == Envelope::JsonDocument {
+            objects.push(line.number, line.bytes, |number, object| {
+                let entry = serde_json::from_slice::<serde_json::Value>(object)
+                    .ok()
+                    .and_then(|v| envelope::json_entry(&v));
+                match entry {
+                    Some(o) => d.route(number, o, sink),
+                    None => d.out.skips.record("not a log entry", number),
+                }
+            });
             return;
-        };
-        let i = match last.filter(|&i| same(&streams[i], &o)) {
-            Some(i) => i,
-            None => {
-                let found = index
-                    .get(&*o.origin)
-                    .and_then(|m| m.get(&*o.stream))
-                    .copied();
-                let i = match found {
-                    Some(i) => i,
-                    None if streams.len() >= MAX_STREAMS => {
-                        out.skips
-                            .record("more than 20000 origins in one input", line.number);
-                        return;
-                    }
-                    None => {
-                        let origin = if o.kind == OriginKind::File || o.origin.is_empty() {
-                            file_origin.clone()
-                        } else {
-                            Origin::labelled(o.kind, &o.origin)
-                        };
-                        if !out.origins.iter().any(|n| **n == *origin.name) {
-                            out.origins.push(origin.name.to_string());
-                        }
-                        let reader = if o.stream == "kernel" {
-                            Reader::Side(LogKind::Kernel)
-                        } else {
-                            Reader::Sniffing(Vec::new())
-                        };
-                        let key: (Box<str>, Box<str>) =
-                            (o.origin.as_ref().into(), o.stream.as_ref().into());
-                        index
-                            .entry(key.0.clone())
-                            .or_default()
-                            .insert(key.1.clone(), streams.len());
-                        streams.push(Stream {
-                            key,
-                            after_frame: false,
-                            origin,
-                            reader,
-                        });
-                        streams.len() - 1
-                    }
-                };
-                last = Some(i);
-                i
-            }
-        };
-        // A JSON message may hold a whole traceback: one line each, under the entry's number.
-        for text in o.message.split(|&b| b == b'\n') {
-            let text = text.strip_suffix(b"\r").unwrap_or(text);
-            if envelope == Envelope::LokiDefault {
-                let text = reindent(&mut streams[i].after_frame, text);
-                feed(
-                    &mut streams[i],
-                    &path,
-                    line.number,
-                    &text,
-                    &mut out,
-                    max_side,
-                    sink,
-                );
-            } else {
-                feed(
-                    &mut streams[i],
-                    &path,
-                    line.number,
-                    text,
-                    &mut out,
-                    max_side,
-                    sink,
-                );
-            }
+        }
+        match envelope.open(line.bytes) {
+            Some(o) => d.route(line.number, o, sink),
+            None if line.bytes.trim_ascii().is_empty() => {}
+            None => d
+                .out
+                .skips
+                .record("not in the stream's envelope", line.number),
         }
     })?;
+    if objects.oversized > 0 {
+        d.out.skips.record("entry longer than 1 MiB", 0);
+    }
+    let Demux {
+        mut streams,
+        mut out,
+        path,
+        max_side,
+        ..
+    } = d;
     for s in &mut streams {
         if matches!(s.reader, Reader::Sniffing(_)) {
             decide(s, &path, &mut out, max_side, sink);
@@ -181,7 +170,88 @@ pub fn read(
         }
     }
     out.counts = counts;
+    out.backward = backward;
+    out.forward = forward;
     Ok(out)
+}
+
+impl Demux {
+    /// Gives one entry's lines to the reader of its stream.
+    fn route(&mut self, number: u64, o: Opened<'_>, sink: &mut impl FnMut(Event)) {
+        let Some(i) = self.stream_of(&o, number) else {
+            return;
+        };
+        // A JSON message may hold a whole traceback: one line each, under the entry's number.
+        for text in o.message.split(|&b| b == b'\n') {
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            let s = &mut self.streams[i];
+            let text = if self.envelope == Envelope::LokiDefault {
+                reindent(&mut s.after_frame, text)
+            } else {
+                std::borrow::Cow::Borrowed(text)
+            };
+            feed(
+                s,
+                &self.path,
+                number,
+                &text,
+                &mut self.out,
+                self.max_side,
+                sink,
+            );
+        }
+    }
+
+    /// The index of the stream `o` belongs to, made on its first line.
+    fn stream_of(&mut self, o: &Opened<'_>, number: u64) -> Option<usize> {
+        if let Some(i) = self.last.filter(|&i| same(&self.streams[i], o)) {
+            return Some(i);
+        }
+        let found = self
+            .index
+            .get(&*o.origin)
+            .and_then(|m| m.get(&*o.stream))
+            .copied();
+        let i = match found {
+            Some(i) => i,
+            None if self.streams.len() >= MAX_STREAMS => {
+                self.out
+                    .skips
+                    .record("more than 20000 origins in one input", number);
+                return None;
+            }
+            None => {
+                let origin = if o.kind == OriginKind::File || o.origin.is_empty() {
+                    self.file_origin.clone()
+                } else {
+                    Origin::labelled(o.kind, &o.origin)
+                };
+                if !self.out.origins.iter().any(|n| **n == *origin.name) {
+                    self.out.origins.push(origin.name.to_string());
+                }
+                let reader = if o.stream == "kernel" {
+                    Reader::Side(LogKind::Kernel)
+                } else {
+                    Reader::Sniffing(Vec::new())
+                };
+                let key: (Box<str>, Box<str>) =
+                    (o.origin.as_ref().into(), o.stream.as_ref().into());
+                self.index
+                    .entry(key.0.clone())
+                    .or_default()
+                    .insert(key.1.clone(), self.streams.len());
+                self.streams.push(Stream {
+                    key,
+                    after_frame: false,
+                    origin,
+                    reader,
+                });
+                self.streams.len() - 1
+            }
+        };
+        self.last = Some(i);
+        Some(i)
+    }
 }
 
 /// Whether a line belongs to the stream of the line before: lines come in runs, and two string
@@ -329,4 +399,20 @@ fn reindent<'a>(after_frame: &mut bool, text: &'a [u8]) -> std::borrow::Cow<'a, 
         return Cow::Owned(v);
     }
     Cow::Borrowed(text)
+}
+
+/// A note when an export lists each origin's records newest first: incidents are read in time
+/// order, so a kill would come before its timeout.
+pub fn reversed_warning(path: &str, read: &FleetRead) -> Option<crate::report::Warning> {
+    (read.backward > read.forward).then(|| crate::report::Warning {
+        code: "stream_reversed",
+        message: format!(
+            "{path}: records go back in time ({} steps back, {} forward): the export lists \
+             newest first, so a kill may be read before its timeout",
+            read.backward, read.forward
+        ),
+        advice: "Export oldest first: `logcli query --forward`, `gcloud logging read \
+                 --order=asc`, or sort the export by time."
+            .into(),
+    })
 }

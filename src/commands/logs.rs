@@ -71,6 +71,9 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
             let mut sink = |event| timeline.push(event);
             let read = fleet::read(opened, envelope, MAX_OOM_KILLS, &mut sink)?;
             gunicorn_records += read.records;
+            report
+                .warnings
+                .extend(fleet::reversed_warning(&path, &read));
             if read.records == 0 {
                 report
                     .warnings

@@ -35,6 +35,14 @@ pub enum Envelope {
     /// NDJSON exports of Elasticsearch/OpenSearch (Filebeat, Fluent Bit, Vector documents, or
     /// search hits with `_source`) and Google Cloud Logging entries.
     Ndjson,
+    /// One JSON document holding a list of entries, pretty-printed over many lines:
+    /// `aws logs filter-log-events` (`{"events": [{"logStreamName", "message", ...}]}`),
+    /// `gcloud logging read --format=json` (`[{LogEntry}, ...]`). Read by [`JsonObjects`].
+    JsonDocument,
+    /// `aws logs filter-log-events --output text` (awscli `text.py`: one `EVENTS` row per event,
+    /// its scalar keys sorted and tab-separated: eventId, ingestionTime, logStreamName, message,
+    /// timestamp).
+    CloudWatchText,
     /// `aws logs tail` (awscli `customizations/logs/tail.py`: `timestamp.isoformat()`, the log
     /// stream name, the message).
     CloudWatchTail,
@@ -52,6 +60,8 @@ impl Envelope {
             Envelope::LokiJsonl => "loki_logcli_jsonl",
             Envelope::Ndjson => "ndjson",
             Envelope::CloudWatchTail => "cloudwatch_tail",
+            Envelope::JsonDocument => "json_document",
+            Envelope::CloudWatchText => "cloudwatch_text",
         }
     }
 
@@ -65,6 +75,9 @@ impl Envelope {
             Envelope::LokiDefault => loki_default(line),
             Envelope::CloudWatchTail => cloudwatch_tail(line),
             Envelope::JournalJson | Envelope::LokiJsonl | Envelope::Ndjson => json_line(line),
+            Envelope::CloudWatchText => cloudwatch_text(line),
+            // Objects, not lines: the caller feeds [`JsonObjects`].
+            Envelope::JsonDocument => None,
         }
     }
 }
@@ -104,6 +117,31 @@ pub fn detect(head: &[u8]) -> Option<Envelope> {
         .take(SNIFF_LINES)
         .collect();
     let first = *lines.first()?;
+    let array = first.trim_ascii();
+    let array = array == b"["
+        || array
+            .strip_prefix(b"[")
+            .is_some_and(|r| r.trim_ascii_start().starts_with(b"{"));
+    if array || (first.first() == Some(&b'{') && serde_json::from_slice::<Value>(first).is_err()) {
+        // A document over many lines: its first object must be an entry.
+        let mut objects = JsonObjects::default();
+        let mut found = None;
+        for (i, l) in lines.iter().enumerate() {
+            objects.push(i as u64 + 1, l, |_, o| {
+                if found.is_none() {
+                    found = Some(
+                        serde_json::from_slice::<Value>(o)
+                            .ok()
+                            .and_then(|v| json_entry(&v).map(|_| ())),
+                    );
+                }
+            });
+        }
+        return found.flatten().map(|_| Envelope::JsonDocument);
+    }
+    if first.starts_with(b"EVENTS\t") {
+        return cloudwatch_text(first).map(|_| Envelope::CloudWatchText);
+    }
     if first.first() == Some(&b'{') {
         let v: Value = serde_json::from_slice(first).ok()?;
         let o = v.as_object()?;
@@ -349,6 +387,102 @@ fn cloudwatch_tail(line: &[u8]) -> Option<Opened<'_>> {
         stream: Cow::Borrowed(""),
         message: Cow::Borrowed(&rest[end + 1..]),
     })
+}
+
+/// `EVENTS\t<eventId>\t<ingestionTime>\t<logStreamName>\t<message>\t<timestamp>`.
+fn cloudwatch_text(line: &[u8]) -> Option<Opened<'_>> {
+    let rest = line.strip_prefix(b"EVENTS\t")?;
+    let mut fields = rest.splitn(4, |&b| b == b'\t');
+    let _event_id = fields.next()?;
+    let ingestion = fields.next()?;
+    let stream = fields.next()?;
+    let tail = fields.next()?;
+    // The message may hold tabs: the timestamp is the last field.
+    let tab = tail.iter().rposition(|&b| b == b'\t')?;
+    let (message, timestamp) = (&tail[..tab], &tail[tab + 1..]);
+    if !(ingestion.iter().all(u8::is_ascii_digit) && timestamp.iter().all(u8::is_ascii_digit)) {
+        return None;
+    }
+    Some(Opened {
+        kind: OriginKind::Stream,
+        origin: owned_str(stream),
+        stream: Cow::Borrowed(""),
+        message: Cow::Borrowed(message),
+    })
+}
+
+/// Cuts a JSON document given line by line into the objects of its entry list (the elements of
+/// a top-level array, or of an array that is a value of the top-level object), without holding
+/// the document: only the object being read is kept, up to [`MAX_OBJECT`] bytes.
+#[derive(Debug, Default)]
+pub struct JsonObjects {
+    /// `[` or `{` of each open container.
+    stack: Vec<u8>,
+    in_string: bool,
+    escaped: bool,
+    /// The object being collected and the line it started on.
+    current: Option<(u64, Vec<u8>)>,
+    /// Objects dropped for their size.
+    pub oversized: u64,
+}
+
+/// Bytes of one entry kept; a bigger one is dropped and counted.
+pub const MAX_OBJECT: usize = 1 << 20;
+
+impl JsonObjects {
+    /// Reads one line of the document; each entry completed goes to `each` with its first line.
+    pub fn push(&mut self, number: u64, line: &[u8], mut each: impl FnMut(u64, &[u8])) {
+        for &b in line.iter().chain(std::iter::once(&b'\n')) {
+            let collecting = self.current.is_some();
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+            } else {
+                match b {
+                    b'"' => self.in_string = true,
+                    b'{' | b'[' => {
+                        let entry = b == b'{'
+                            && !collecting
+                            && self.stack.last() == Some(&b'[')
+                            && self.stack.len() <= 2;
+                        self.stack.push(b);
+                        if entry {
+                            self.current = Some((number, Vec::new()));
+                        }
+                    }
+                    b'}' | b']' => {
+                        self.stack.pop();
+                        if b == b'}'
+                            && collecting
+                            && self.stack.last() == Some(&b'[')
+                            && self.stack.len() <= 2
+                        {
+                            if let Some((start, mut buf)) = self.current.take() {
+                                if buf.len() < MAX_OBJECT {
+                                    buf.push(b);
+                                    each(start, &buf);
+                                } else {
+                                    self.oversized += 1;
+                                }
+                            }
+                            continue;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if let Some((_, buf)) = &mut self.current
+                && buf.len() < MAX_OBJECT
+            {
+                buf.push(b);
+            }
+        }
+    }
 }
 
 /// One JSON object per line: journald's, logcli's, or an aggregator's document.

@@ -71,8 +71,8 @@ fn assert_each_pod_its_own(report: &Value, [a, b, c]: [&str; 3]) {
     let (cause, _, pids, title) = of(c);
     assert_eq!((cause.as_str(), pids.as_slice()), ("unknown", &[3][..]));
     assert!(title.contains("escalated to SIGKILL"), "{title}");
-    let (_, _, pids, title) = of(a);
-    assert_eq!(pids.as_slice(), &[2]);
+    let (cause, _, pids, title) = of(a);
+    assert_eq!((cause.as_str(), pids.as_slice()), ("unknown", &[2][..]));
     assert!(title.contains("GET /hang"), "{title}");
     // A's timeout took no kill: the kill in the log is B's.
     let kills_after_timeout: Vec<&Value> = report["events"]
@@ -210,10 +210,57 @@ fn cloudwatch_logs_tail() {
     aggregator(
         "fleet.derived-cloudwatch-tail.log",
         "cloudwatch_tail",
-        [
-            "web/web/3f1c2a9e5d7b4e0f9a8b7c6d5e4f3a2b",
-            "web/web/8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d",
-            "web/web/0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a",
-        ],
+        CLOUDWATCH_STREAMS,
     );
+}
+
+#[test]
+fn cloudwatch_filter_log_events_json() {
+    // Printed by awscli's own JSON formatter: one document over many lines.
+    aggregator(
+        "fleet.derived-cloudwatch-filter.json",
+        "json_document",
+        CLOUDWATCH_STREAMS,
+    );
+}
+
+#[test]
+fn cloudwatch_filter_log_events_text() {
+    aggregator(
+        "fleet.derived-cloudwatch-filter.txt",
+        "cloudwatch_text",
+        CLOUDWATCH_STREAMS,
+    );
+}
+
+#[test]
+fn gcloud_logging_read_json() {
+    // Printed by the Cloud SDK's resource printer: a JSON array of LogEntry.
+    aggregator("fleet.derived-gcloud-read.json", "json_document", PODS);
+}
+
+const CLOUDWATCH_STREAMS: [&str; 3] = [
+    "web/web/3f1c2a9e5d7b4e0f9a8b7c6d5e4f3a2b",
+    "web/web/8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d",
+    "web/web/0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a",
+];
+
+/// logcli and gcloud list newest first unless told otherwise: the report says so.
+#[test]
+fn an_export_listed_newest_first_is_named() {
+    let dir = crate::common::TempDir::new("fleet-reversed");
+    let text = std::fs::read_to_string(path("fleet.derived-kubectl-prefix.log")).unwrap();
+    let reversed: Vec<&str> = text.lines().rev().collect();
+    let file = dir.join("newest-first.log");
+    std::fs::write(&file, reversed.join("\n") + "\n").unwrap();
+    let report = logs_json(&[file.to_str().unwrap()]);
+    let codes: Vec<&str> = report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"stream_reversed"), "{codes:?}");
+    let report = logs_json(&[&path("fleet.derived-kubectl-prefix.log")]);
+    assert!(!report["warnings"].to_string().contains("stream_reversed"));
 }
