@@ -14,14 +14,15 @@ use crate::analyze::proxy_join::{self, MAX_PROXY_LINES, ProxyLine};
 use crate::analyze::timeline::{Timeline, TimelineResult};
 use crate::analyze::worker_findings::{self, Groups};
 use crate::cli::LogsArgs;
-use crate::commands::fleet::{self, SideLine};
+use crate::commands::fleet::{self, FleetRead, SideLine};
+use crate::commands::parallel;
 use crate::commands::{Window, check_stdin_once, progress_for};
 use crate::input;
 use crate::parse::access;
 use crate::parse::applog::{AppLogReader, AppRecord};
 use crate::parse::detect::{LogKind, detect};
-use crate::parse::envelope;
-use crate::parse::gunicorn::GunicornLog;
+use crate::parse::envelope::{self, Envelope};
+use crate::parse::gunicorn::{GunicornLog, ParsedGunicornLog};
 use crate::parse::kernel;
 use crate::parse::nginx;
 use crate::parse::pg::{PgEvent, PgLogReader};
@@ -59,7 +60,31 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     let mut plan = input::plan(&args.files)?;
     report.warnings.extend(duplicate_warnings(&plan));
     plan.inputs.sort_by_key(|p| p.first);
-    for planned in plan.inputs {
+    // Gunicorn logs and streams are parsed ahead on other threads (each a whole input); their
+    // events come back in order, so the report is the one thread's.
+    let threads = parallel::threads(args.jobs);
+    let mut ahead = (threads > 1).then(|| {
+        let paths = plan.inputs.iter().map(|p| {
+            let file = p.path != "-" && std::fs::metadata(&p.path).is_ok_and(|m| m.is_file());
+            file.then(|| p.path.clone())
+        });
+        parallel::ReadAhead::new(paths.collect(), threads)
+    });
+    for (i, planned) in plan.inputs.into_iter().enumerate() {
+        if let Some(taken) = ahead.as_mut().and_then(|a| a.take(i)) {
+            let mut acc = Read {
+                report: &mut report,
+                timeline: &mut timeline,
+                records: &mut gunicorn_records,
+                versions: &mut versions,
+                worker_class: &mut worker_class,
+                kernel: &mut kernel_lines,
+                proxy: &mut proxy_lines,
+            };
+            if acc.ahead(&planned.path, taken)? {
+                continue;
+            }
+        }
         let progress = progress_for(&planned.path, &args.output);
         let opened = planned.open(progress)?;
         let path = opened.path.clone();
@@ -70,36 +95,16 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         if let Some(envelope) = envelope::detect(opened.head()) {
             let mut sink = |event| timeline.push(event);
             let read = fleet::read(opened, envelope, MAX_OOM_KILLS, &mut sink)?;
-            gunicorn_records += read.records;
-            report
-                .warnings
-                .extend(fleet::reversed_warning(&path, &read));
-            if read.records == 0 {
-                report
-                    .warnings
-                    .extend(input_warning(&path, read.counts, read.records));
-            }
-            versions.extend(read.versions);
-            if let Some(class) = &read.worker_class {
-                timeline.set_worker_class(class);
-                worker_class = Some(class.clone());
-            }
-            report
-                .warnings
-                .extend(fleet::unread_warning(&path, &read.unread));
-            kernel_lines.extend(read.kernel);
-            proxy_lines.extend(read.proxy);
-            let mut input = summary(
-                &path,
-                "gunicorn",
-                compressed,
-                read.counts,
-                read.skips,
-                read.lossy_lines,
-            );
-            input.envelope = Some(envelope.name());
-            input.origins = read.origins;
-            report.inputs.push(input);
+            let mut acc = Read {
+                report: &mut report,
+                timeline: &mut timeline,
+                records: &mut gunicorn_records,
+                versions: &mut versions,
+                worker_class: &mut worker_class,
+                kernel: &mut kernel_lines,
+                proxy: &mut proxy_lines,
+            };
+            acc.fleet(&path, compressed, envelope, read);
             continue;
         }
         let kind = detect(opened.head());
@@ -212,25 +217,16 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         let mut sink = |event| timeline.push(event);
         let counts = opened.for_each_line(|line| log.push(line, &mut sink))?;
         let parsed = log.finish(&mut sink);
-        gunicorn_records += parsed.records;
-        report
-            .warnings
-            .extend(input_warning(&path, counts, parsed.records));
-        if let Some(v) = parsed.version {
-            versions.push(v);
+        Read {
+            report: &mut report,
+            timeline: &mut timeline,
+            records: &mut gunicorn_records,
+            versions: &mut versions,
+            worker_class: &mut worker_class,
+            kernel: &mut kernel_lines,
+            proxy: &mut proxy_lines,
         }
-        if let Some(class) = &parsed.worker_class {
-            timeline.set_worker_class(class);
-            worker_class = Some(class.clone());
-        }
-        report.inputs.push(summary(
-            &path,
-            "gunicorn",
-            compressed,
-            counts,
-            parsed.skips,
-            parsed.lossy_lines,
-        ));
+        .gunicorn(&path, compressed, counts, parsed);
     }
 
     let TimelineResult {
@@ -511,6 +507,105 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     report.events = events;
     report.rank_findings();
     Ok(report)
+}
+
+/// Where a Gunicorn log's or a stream's results go, read on this thread or ahead.
+struct Read<'a> {
+    report: &'a mut Report,
+    timeline: &'a mut Timeline,
+    records: &'a mut u64,
+    versions: &'a mut Vec<String>,
+    worker_class: &'a mut Option<String>,
+    kernel: &'a mut Vec<SideLine>,
+    proxy: &'a mut Vec<SideLine>,
+}
+
+impl Read<'_> {
+    fn gunicorn(
+        &mut self,
+        path: &str,
+        compressed: bool,
+        counts: input::LineCounts,
+        parsed: ParsedGunicornLog,
+    ) {
+        *self.records += parsed.records;
+        self.report
+            .warnings
+            .extend(input_warning(path, counts, parsed.records));
+        if let Some(v) = parsed.version {
+            self.versions.push(v);
+        }
+        if let Some(class) = &parsed.worker_class {
+            self.timeline.set_worker_class(class);
+            *self.worker_class = Some(class.clone());
+        }
+        self.report.inputs.push(summary(
+            path,
+            "gunicorn",
+            compressed,
+            counts,
+            parsed.skips,
+            parsed.lossy_lines,
+        ));
+    }
+
+    fn fleet(&mut self, path: &str, compressed: bool, envelope: Envelope, read: FleetRead) {
+        *self.records += read.records;
+        self.report
+            .warnings
+            .extend(fleet::reversed_warning(path, &read));
+        if read.records == 0 {
+            self.report
+                .warnings
+                .extend(input_warning(path, read.counts, read.records));
+        }
+        self.versions.extend(read.versions);
+        if let Some(class) = &read.worker_class {
+            self.timeline.set_worker_class(class);
+            *self.worker_class = Some(class.clone());
+        }
+        self.report
+            .warnings
+            .extend(fleet::unread_warning(path, &read.unread));
+        self.kernel.extend(read.kernel);
+        self.proxy.extend(read.proxy);
+        let mut input = summary(
+            path,
+            "gunicorn",
+            compressed,
+            read.counts,
+            read.skips,
+            read.lossy_lines,
+        );
+        input.envelope = Some(envelope.name());
+        input.origins = read.origins;
+        self.report.inputs.push(input);
+    }
+
+    /// Takes an input another thread read; false when it was not one to read there.
+    fn ahead(&mut self, path: &str, taken: parallel::Taken<'_>) -> Result<bool> {
+        for msg in taken {
+            match msg {
+                parallel::Msg::NotMine => return Ok(false),
+                parallel::Msg::Events(batch) => {
+                    for (event, database) in batch {
+                        self.timeline.push_read(event, database);
+                    }
+                }
+                parallel::Msg::Failed(e) => return Err(e),
+                parallel::Msg::Gunicorn(compressed, counts, parsed) => {
+                    self.gunicorn(path, compressed, counts, parsed);
+                    return Ok(true);
+                }
+                parallel::Msg::Fleet(compressed, envelope, read) => {
+                    self.fleet(path, compressed, envelope, *read);
+                    return Ok(true);
+                }
+            }
+        }
+        // The thread ended without its last message: it panicked.
+        anyhow::bail!("{path}: reading stopped unexpectedly; run again with --jobs 1")
+    }
 }
 
 /// An input read after the Gunicorn logs: planned from an option (opened when its turn comes,

@@ -5,6 +5,7 @@ mod fleet;
 mod generate;
 mod live;
 mod logs;
+mod parallel;
 mod pg;
 
 use std::fs::File;

@@ -264,3 +264,72 @@ fn an_export_listed_newest_first_is_named() {
     let report = logs_json(&[&path("fleet.derived-kubectl-prefix.log")]);
     assert!(!report["warnings"].to_string().contains("stream_reversed"));
 }
+
+/// Inputs read ahead on other threads give the report of one thread, byte for byte.
+#[test]
+fn jobs_one_and_default_give_identical_json() {
+    let mut inputs: Vec<String> = [
+        "fleet.derived-kubectl-prefix.log",
+        "fleet.derived-journal.json",
+        "fleet.derived-cloudwatch-filter.json",
+        "pod-web-a.log",
+        "pod-web-b.log",
+        "pod-web-c.log",
+    ]
+    .map(path)
+    .to_vec();
+    for f in [
+        "gunicorn/gunicorn-22.0.0.log",
+        "gunicorn/gunicorn-27.0.1.log",
+        "gunicorn/gunicorn-20.1.0.log",
+        "kernel/kernel-oom.dmesg-T",
+        "kernel/gunicorn-oom.log",
+        "stack/sync-27.nginx-error.log",
+    ] {
+        inputs.push(fixture(f).to_str().unwrap().to_string());
+    }
+    let run = |jobs: &str| {
+        let mut args = vec!["logs", "--format", "json", "--jobs", jobs];
+        args.extend(inputs.iter().map(String::as_str));
+        let r = wtdiag(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout
+    };
+    let one = run("1");
+    assert!(one.contains("pod/web-7f9c8d5b4-m9tzr/web"));
+    assert_eq!(one, run("4"));
+    let default = wtdiag(
+        &[
+            &["logs", "--format", "json"][..],
+            &inputs.iter().map(String::as_str).collect::<Vec<_>>(),
+        ]
+        .concat(),
+    );
+    assert_eq!(one, default.stdout);
+}
+
+/// A broken input among those read ahead stops the run as it does on one thread.
+#[test]
+fn a_corrupt_input_read_ahead_fails_as_on_one_thread() {
+    let dir = crate::common::TempDir::new("fleet-corrupt");
+    let data = std::fs::read(fixture("gunicorn/gunicorn-27.0.1.log")).unwrap();
+    let gz = crate::common::gzip(&data);
+    let broken = dir.join("error.log.2.gz");
+    std::fs::write(&broken, &gz[..gz.len() / 2]).unwrap();
+    let args = |jobs: &'static str| {
+        vec![
+            "logs".to_string(),
+            "--jobs".into(),
+            jobs.into(),
+            path("pod-web-a.log"),
+            broken.to_str().unwrap().to_string(),
+            path("pod-web-b.log"),
+        ]
+    };
+    let one = wtdiag(&args("1"));
+    let four = wtdiag(&args("4"));
+    assert_eq!(one.code, 2, "{}", one.stderr);
+    assert_eq!(four.code, 2);
+    assert_eq!(one.stderr, four.stderr);
+    assert_eq!(one.stderr.lines().count(), 1, "{}", one.stderr);
+}
