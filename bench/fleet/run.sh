@@ -19,7 +19,7 @@ for jobs in 1 default; do
   best=
   for _ in 1 2 3; do
     /usr/bin/time -f '%e %M' -o bench/out/time.txt \
-      target/release/wtdiag logs --format json -o "bench/out/fleet-$jobs.json" "${args[@]}" "${inputs[@]}"
+      "${CARGO_TARGET_DIR:-target}/release/wtdiag" logs --format json -o "bench/out/fleet-$jobs.json" "${args[@]}" "${inputs[@]}"
     read -r secs rss_kb <bench/out/time.txt
     if [ -z "$best" ] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs; best_rss=$rss_kb; fi
   done
