@@ -333,3 +333,44 @@ fn a_corrupt_input_read_ahead_fails_as_on_one_thread() {
     assert_eq!(one.stderr, four.stderr);
     assert_eq!(one.stderr.lines().count(), 1, "{}", one.stderr);
 }
+
+/// A host's kernel log joins only that host's workers: web-b's OOM kill of pid 2 explains
+/// web-b's SIGKILL (high confidence, the kernel's line as evidence), and another host's OOM kill
+/// of pid 3 does not touch web-c's worker 3. The kernel line is the real one of
+/// fixtures/kernel (its pid changed), in journalctl's short form.
+#[test]
+fn a_hosts_kernel_oom_kill_joins_only_that_hosts_worker() {
+    let dir = crate::common::TempDir::new("fleet-kernel");
+    let text = std::fs::read_to_string(path("fleet.derived-journal-short.log")).unwrap();
+    let oom = |host: &str, pid: u32| {
+        format!(
+            "Dec 02 15:05:15 {host} kernel: Memory cgroup out of memory: Killed process {pid} \
+             (gunicorn) total-vm:173644kB, anon-rss:142112kB, file-rss:4844kB, shmem-rss:0kB, \
+             UID:0 pgtables:352kB oom_score_adj:0\n"
+        )
+    };
+    let file = dir.join("journal.log");
+    std::fs::write(&file, text + &oom("web-b", 2) + &oom("web-x", 3)).unwrap();
+    let report = logs_json(&[file.to_str().unwrap()]);
+    let found = report["findings"].as_array().unwrap();
+    let b = found
+        .iter()
+        .find(|f| f["origins"] == serde_json::json!(["web-b"]))
+        .unwrap();
+    assert_eq!(b["cause"], "memory");
+    assert_eq!(b["confidence"], "high", "{b:#}");
+    assert!(b["evidence"].to_string().contains("Killed process 2"));
+    let c = found
+        .iter()
+        .find(|f| f["origins"] == serde_json::json!(["web-c"]))
+        .unwrap();
+    assert_eq!(c["cause"], "unknown", "{c:#}");
+    assert!(!c["evidence"].to_string().contains("Killed process"));
+    // web-x's kill is an OOM kill no Gunicorn log mentions: a finding of its own.
+    assert!(
+        found
+            .iter()
+            .any(|f| f["evidence"].to_string().contains("Killed process 3")),
+        "{found:#?}"
+    );
+}
