@@ -79,6 +79,8 @@ struct Demux {
     /// Origin label → stream → index in `streams`.
     index: HashMap<Box<str>, HashMap<Box<str>, usize>>,
     last: Option<usize>,
+    /// Origins listed in `out.origins` (a stream per program of a host shares its origin).
+    listed: std::collections::HashSet<Arc<str>>,
 }
 
 /// Reads one input whose lines are in `envelope`; events go to `sink` in each origin's order.
@@ -98,6 +100,7 @@ pub fn read(
         streams: Vec::new(),
         index: HashMap::new(),
         last: None,
+        listed: std::collections::HashSet::new(),
     };
     let mut objects = JsonObjects::default();
     // Each origin's last record time, to tell an export listed newest first.
@@ -226,7 +229,7 @@ impl Demux {
                 } else {
                     Origin::labelled(o.kind, &o.origin)
                 };
-                if !self.out.origins.iter().any(|n| **n == *origin.name) {
+                if self.listed.insert(origin.name.clone()) {
                     self.out.origins.push(origin.name.to_string());
                 }
                 let reader = if o.stream == "kernel" {

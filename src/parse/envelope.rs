@@ -663,6 +663,32 @@ mod tests {
     }
 
     #[test]
+    fn json_documents_are_cut_into_their_entries() {
+        let doc = concat!(
+            "{\n",
+            "    \"events\": [\n",
+            "        {\"message\": \"a } \\\" { ]\", \"nested\": {\"x\": [1, {\"y\": 2}]}},\n",
+            "        {\n",
+            "            \"message\": \"b\"\n",
+            "        }\n",
+            "    ],\n",
+            "    \"searchedLogStreams\": [{\"logStreamName\": \"s\"}]\n",
+            "}\n",
+        );
+        let mut objects = JsonObjects::default();
+        let mut got: Vec<(u64, Value)> = Vec::new();
+        for (i, l) in doc.lines().enumerate() {
+            objects.push(i as u64 + 1, l.as_bytes(), |n, o| {
+                got.push((n, serde_json::from_slice(o).unwrap()))
+            });
+        }
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0].1["message"], "a } \" { ]");
+        assert_eq!(got[1], (4, serde_json::json!({"message": "b"})));
+        assert_eq!(detect(doc.as_bytes()), Some(Envelope::JsonDocument));
+    }
+
+    #[test]
     fn docker_timestamps_are_not_cloudwatch() {
         assert!(
             cloudwatch_tail(
