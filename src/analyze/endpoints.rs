@@ -118,8 +118,11 @@ impl Stats {
 pub struct Endpoints {
     /// Gunicorn's timeout, in seconds.
     timeout_s: f64,
-    by_source: HashMap<TimingSource, HashMap<(String, String), Stats>>,
+    /// Keyed by `METHOD path` (`path` alone when the source has no method).
+    by_source: HashMap<TimingSource, HashMap<String, Stats>>,
     pub dropped_requests: u64,
+    /// The key being looked up, reused so that a known endpoint costs no allocation.
+    key: String,
 }
 
 impl Endpoints {
@@ -128,16 +131,24 @@ impl Endpoints {
             timeout_s,
             by_source: HashMap::new(),
             dropped_requests: 0,
+            key: String::new(),
         }
     }
 
     pub fn push(&mut self, source: TimingSource, r: &Request<'_>) {
         let map = self.by_source.entry(source).or_default();
-        let key = (r.method.unwrap_or("").to_string(), r.path.to_string());
+        self.key.clear();
+        if let Some(m) = r.method {
+            self.key.push_str(m);
+            self.key.push(' ');
+        }
+        self.key.push_str(r.path);
         let len = map.len();
-        let stats = match map.get_mut(&key) {
+        let stats = match map.get_mut(self.key.as_str()) {
             Some(s) => s,
-            None if len < MAX_ENDPOINTS => map.entry(key).or_insert_with(|| Stats::new(r.time)),
+            None if len < MAX_ENDPOINTS => map
+                .entry(self.key.clone())
+                .or_insert_with(|| Stats::new(r.time)),
             None => {
                 self.dropped_requests += 1;
                 return;
@@ -201,8 +212,8 @@ impl Endpoints {
         let mut out: Vec<EndpointSummary> = self.by_source[&source]
             .iter()
             .filter(|(_, s)| s.timed > 0)
-            .map(|((method, path), s)| EndpointSummary {
-                request: request_name(method, path),
+            .map(|(request, s)| EndpointSummary {
+                request: request.clone(),
                 source,
                 requests: s.requests,
                 timed: s.timed,
@@ -234,7 +245,7 @@ impl Endpoints {
         let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
         let mut paths: Vec<PathErrors> = Vec::new();
         let mut requests = 0;
-        for ((method, path), s) in map {
+        for (request, s) in map {
             requests += s.requests;
             for (status, n) in &s.by_status_5xx {
                 *by_status.entry(status.to_string()).or_default() += n;
@@ -242,7 +253,7 @@ impl Endpoints {
             let errors: u64 = s.by_status_5xx.values().sum();
             if errors > 0 {
                 paths.push(PathErrors {
-                    request: request_name(method, path),
+                    request: request.clone(),
                     errors_5xx: errors,
                     by_status: s
                         .by_status_5xx
@@ -265,14 +276,6 @@ impl Endpoints {
             by_status,
             paths,
         })
-    }
-}
-
-fn request_name(method: &str, path: &str) -> String {
-    if method.is_empty() {
-        path.to_string()
-    } else {
-        format!("{method} {path}")
     }
 }
 
