@@ -13,6 +13,10 @@ use serde::Serialize;
 
 use crate::report::Evidence;
 
+/// Slow requests (two thirds of the timeout or more) whose times are kept, to tell one slow
+/// endpoint from everything slowing down at once.
+const MAX_SLOW_TIMES: usize = 100_000;
+
 /// Endpoints kept per source; requests to others are counted in `dropped_requests`.
 pub const MAX_ENDPOINTS: usize = 5_000;
 /// Evidence lines kept per endpoint (its slowest requests).
@@ -123,6 +127,8 @@ pub struct Endpoints {
     pub dropped_requests: u64,
     /// The key being looked up, reused so that a known endpoint costs no allocation.
     key: String,
+    /// (when it ended, source, endpoint) of requests that took two thirds of the timeout or more.
+    slow: Vec<(DateTime<FixedOffset>, TimingSource, String)>,
 }
 
 impl Endpoints {
@@ -132,6 +138,7 @@ impl Endpoints {
             by_source: HashMap::new(),
             dropped_requests: 0,
             key: String::new(),
+            slow: Vec::new(),
         }
     }
 
@@ -164,7 +171,11 @@ impl Endpoints {
             stats.timed += 1;
             stats.hist[Stats::bucket(s)] += 1;
             stats.max = stats.max.max(s);
-            stats.over_two_thirds += u64::from(s >= self.timeout_s * 2.0 / 3.0);
+            let slow = s >= self.timeout_s * 2.0 / 3.0;
+            stats.over_two_thirds += u64::from(slow);
+            if slow && self.slow.len() < MAX_SLOW_TIMES {
+                self.slow.push((r.time, source, self.key.clone()));
+            }
             stats.over_timeout += u64::from(s >= self.timeout_s);
             let slower = stats.slowest.len() < EVIDENCE_PER_ENDPOINT
                 || stats.slowest.iter().any(|(x, _, _)| *x < s);
@@ -235,6 +246,22 @@ impl Endpoints {
                 .then_with(|| a.request.cmp(&b.request))
         });
         out.truncate(top);
+        out
+    }
+
+    /// The endpoints of the latency source with slow requests within `window` of `t`.
+    pub fn slow_near(&self, t: DateTime<FixedOffset>, window: chrono::Duration) -> Vec<&str> {
+        let Some(source) = self.latency_source() else {
+            return Vec::new();
+        };
+        let mut out: Vec<&str> = self
+            .slow
+            .iter()
+            .filter(|(when, s, _)| *s == source && *when >= t - window && *when <= t + window)
+            .map(|(_, _, k)| k.as_str())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
         out
     }
 
@@ -367,5 +394,35 @@ mod tests {
         let impact = e.client_impact().unwrap();
         assert_eq!(impact.errors_5xx, 1);
         assert_eq!(impact.by_status["502"], 1);
+    }
+
+    #[test]
+    fn slow_requests_near_a_time_by_endpoint() {
+        let mut e = Endpoints::new(3.0);
+        let ev = || Evidence {
+            path: "a".into(),
+            line: Some(1),
+            text: "x".into(),
+        };
+        for (i, path, secs) in [
+            (0, "/a", 2.5),
+            (1, "/b", 2.9),
+            (2, "/c", 0.1),
+            (30, "/d", 2.5),
+        ] {
+            e.push(
+                TimingSource::ProxyAccess,
+                &Request {
+                    time: t(i),
+                    method: Some("GET"),
+                    path,
+                    status: Some(200),
+                    seconds: Some(secs),
+                    evidence: &ev,
+                },
+            );
+        }
+        let near = e.slow_near(t(1), chrono::Duration::seconds(3));
+        assert_eq!(near, vec!["GET /a", "GET /b"]);
     }
 }

@@ -404,6 +404,9 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         });
     report.findings.extend(endpoint_findings);
     report.warnings.extend(endpoint_warnings);
+    report
+        .warnings
+        .extend(slow_together(&incidents, &endpoints, timeout.seconds));
     if endpoints.dropped_requests > 0 {
         report.warnings.push(Warning {
             code: "endpoints_capped",
@@ -474,6 +477,54 @@ impl Pending {
             Pending::Opened(i) => i,
         })
     }
+}
+
+/// Endpoints needed slow at once around a timeout to call it a shared slowdown.
+const SLOW_TOGETHER_ENDPOINTS: usize = 3;
+
+/// A note when requests to several endpoints were slow around a worker timeout: the cause is
+/// something they share (the database, the host), not one endpoint's code. It names no cause.
+fn slow_together(
+    incidents: &[incident::Incident],
+    endpoints: &Endpoints,
+    timeout_s: f64,
+) -> Option<Warning> {
+    let window = chrono::Duration::milliseconds((timeout_s * 1000.0) as i64);
+    let mut times: Vec<_> = incidents
+        .iter()
+        .filter(|i| i.timed && i.timeout.is_some())
+        .map(|i| i.time)
+        .collect();
+    times.sort();
+    times.dedup();
+    let (t, slow) = times
+        .iter()
+        .map(|t| (*t, endpoints.slow_near(*t, window)))
+        .max_by_key(|(_, s)| s.len())?;
+    if slow.len() < SLOW_TOGETHER_ENDPOINTS {
+        return None;
+    }
+    let shown: Vec<&str> = slow.iter().take(6).copied().collect();
+    Some(Warning {
+        code: "slow_together",
+        message: format!(
+            "{} endpoints were slow (two thirds of the timeout or more) within {} s of the worker \
+             timeout at {}: {}{}",
+            slow.len(),
+            timeout_s,
+            t.to_rfc3339(),
+            shown.join(", "),
+            if slow.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            }
+        ),
+        advice: "When everything slows down at once the cause is shared: look at the database at \
+                 that time (--pg-log: lock waits, slow statements), at the host (CPU steal, swap, \
+                 throttling) and at an upstream they all call, before any one endpoint's code."
+            .into(),
+    })
 }
 
 /// A cheap look for the marks of an access or router line.
