@@ -7,6 +7,7 @@ mod bad_input;
 mod common;
 mod fleet;
 mod generated;
+mod heroku;
 mod kernel;
 mod live;
 mod live_security;
