@@ -191,6 +191,8 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
             ));
             continue;
         }
+        // commands/parallel.rs reads Gunicorn logs ahead the same way (and hands back those
+        // with request lines): a change here is a change there.
         let mut log = GunicornLog::new(&path);
         let mut sink = |event| timeline.push(event);
         // Access or router lines mixed into the stream (a container's output, `heroku logs`)

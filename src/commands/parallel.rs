@@ -19,6 +19,7 @@ use crate::input::{self, LineCounts};
 use crate::parse::detect::{LogKind, detect};
 use crate::parse::envelope::{self, Envelope};
 use crate::parse::gunicorn::{GunicornLog, ParsedGunicornLog};
+use crate::parse::requests;
 use crate::report::Event;
 
 /// Events per message.
@@ -153,7 +154,9 @@ fn read_one(path: &str, tx: &SyncSender<Msg>) {
             }
             return Ok(Some(Msg::Fleet(compressed, env, Box::new(read))));
         }
-        if detect(opened.head()) != LogKind::Gunicorn {
+        // Access or router lines mixed into a Gunicorn log feed the endpoint statistics as they
+        // come: such a log is read by the command itself.
+        if detect(opened.head()) != LogKind::Gunicorn || requests::some_in(opened.head()) {
             return Ok(Some(Msg::NotMine));
         }
         let mut log = GunicornLog::new(path);

@@ -378,7 +378,9 @@ fn cloudwatch_tail(line: &[u8]) -> Option<Opened<'_>> {
     let rest = &line[space + 1..];
     let end = memchr::memchr(b' ', rest)?;
     let stream = &rest[..end];
-    if stream.is_empty() || stream[0] == b'[' || stream[0] == b'{' {
+    // `heroku logs` prints the same time, then `source[dyno]:` (a colon CloudWatch's stream
+    // names do not end with).
+    if stream.is_empty() || stream[0] == b'[' || stream[0] == b'{' || stream.ends_with(b":") {
         return None;
     }
     Some(Opened {
