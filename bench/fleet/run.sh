@@ -4,7 +4,7 @@
 # kernel log) with one thread and with the default (one per core), and checks that both give
 # the same JSON. Prints wall seconds (best of 3), GB/s, the CPU seconds of that run (user + sys:
 # what the run costs when other work shares the machine) and peak RSS.
-# usage: bench/fleet/run.sh [SIZE_MB]   (default 1024)
+# usage: [REPS=3] bench/fleet/run.sh [SIZE_MB]   (default 1024; best of REPS runs)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mb=${1:-1024}
@@ -18,7 +18,7 @@ for jobs in 1 default; do
   args=()
   [ "$jobs" = default ] || args=(--jobs "$jobs")
   best=
-  for _ in 1 2 3; do
+  for _ in $(seq "${REPS:-3}"); do
     /usr/bin/time -f '%e %M %U %S' -o bench/out/time.txt \
       "${CARGO_TARGET_DIR:-target}/release/wtdiag" logs --format json -o "bench/out/fleet-$jobs.json" "${args[@]}" "${inputs[@]}"
     read -r secs rss_kb user sys <bench/out/time.txt

@@ -194,9 +194,10 @@ pub struct IncidentBuilder {
     /// Abort verdicts seen so far: aborts of the same view share one value.
     verdicts: HashMap<Arc<Attribution>, ()>,
     /// Per input: its first event, and whether the master's start is in it.
-    inputs: HashMap<Arc<str>, InputStart>,
+    /// Per input and origin within it (a stream's pods start apart): see [`InputStart`].
+    inputs: HashMap<(Arc<str>, u32), InputStart>,
     /// The input of the last event, out of `inputs` while it is read.
-    input: Option<(Arc<str>, InputStart)>,
+    input: Option<((Arc<str>, u32), InputStart)>,
     /// The time of the last timed event and its input, for events without a time.
     last_time: Option<(Arc<str>, DateTime<FixedOffset>)>,
     /// (origin, pid) → when it logged `Booting worker`.
@@ -268,16 +269,19 @@ impl IncidentBuilder {
             },
         };
         // Inputs come one after the other: the map is touched only when the input changes.
-        if !matches!(&self.input, Some((p, _)) if Arc::ptr_eq(p, path)) {
-            if let Some((p, start)) = self.input.take() {
-                self.inputs.insert(p, start);
+        if !matches!(&self.input, Some(((p, o), _)) if Arc::ptr_eq(p, path) && *o == oid) {
+            if let Some((key, start)) = self.input.take() {
+                self.inputs.insert(key, start);
             }
-            let start = self.inputs.remove(path).unwrap_or(InputStart {
-                time,
-                line: e.source.line,
-                started: false,
-            });
-            self.input = Some((path.clone(), start));
+            let start = self
+                .inputs
+                .remove(&(path.clone(), oid))
+                .unwrap_or(InputStart {
+                    time,
+                    line: e.source.line,
+                    started: false,
+                });
+            self.input = Some(((path.clone(), oid), start));
         }
         let Some((_, start)) = &self.input else {
             return;

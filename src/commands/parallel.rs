@@ -25,7 +25,7 @@ use crate::report::Event;
 /// Events per message.
 const BATCH: usize = 1024;
 /// Messages an input read ahead may hold before its thread waits.
-const BATCHES: usize = 8;
+const BATCHES: usize = 64;
 
 /// What a thread says of its input.
 pub enum Msg {
