@@ -67,7 +67,9 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     let threads = parallel::threads(args.jobs);
     let mut ahead = (threads > 1).then(|| {
         let paths = plan.inputs.iter().map(|p| {
-            let file = p.path != "-" && std::fs::metadata(&p.path).is_ok_and(|m| m.is_file());
+            let file = p.path != "-"
+                && std::fs::metadata(&p.path)
+                    .is_ok_and(|m| m.is_file() && m.len() <= parallel::MAX_AHEAD_BYTES);
             file.then(|| p.path.clone())
         });
         parallel::ReadAhead::new(paths.collect(), threads)
