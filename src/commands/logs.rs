@@ -21,7 +21,7 @@ use crate::parse::kernel;
 use crate::parse::nginx;
 use crate::parse::pg::{PgEvent, PgLogReader};
 use crate::parse::requests::{self, Writer};
-use crate::parse::skips::Skips;
+use crate::parse::skips::{self, Skips};
 use crate::report::{CommandName, Evidence, InputSummary, Report, Warning};
 
 /// `django.request` database errors kept from app logs.
@@ -92,6 +92,10 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
                 let mut lossy = 0;
                 let mut skips = Skips::default();
                 let counts = opened.for_each_line(|line| {
+                    if line.overlong.is_some() {
+                        skips.record(skips::OVERLONG, line.number);
+                        return;
+                    }
                     let (text, bad) = input::decode(line.bytes);
                     lossy += u64::from(bad);
                     if !feed_request(&path, line.number, &text, &mut endpoints, &mut routed) {
@@ -277,7 +281,12 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
                 }
             }
         };
+        let mut app_skips = Skips::default();
         let counts = opened.for_each_line(|line| {
+            if line.overlong.is_some() {
+                app_skips.record(skips::OVERLONG, line.number);
+                return;
+            }
             if std::str::from_utf8(line.bytes).is_err() {
                 lossy += 1;
             }
@@ -286,12 +295,7 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         reader.finish(&mut each);
         join.finish(&mut incidents);
         report.inputs.push(summary(
-            &path,
-            "applog",
-            compressed,
-            counts,
-            Skips::default(),
-            lossy,
+            &path, "applog", compressed, counts, app_skips, lossy,
         ));
     }
 
@@ -565,8 +569,8 @@ fn feed_request(
             source,
             &Request {
                 time,
-                method: Some(&r.method),
-                path: &r.path,
+                method: Some(r.method),
+                path: r.path,
                 status: r.status,
                 seconds: r.seconds,
                 evidence: &evidence,
