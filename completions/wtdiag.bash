@@ -185,7 +185,7 @@ _wtdiag() {
             return 0
             ;;
         wtdiag__subcmd__live)
-            opts="-o -h --pid --duration --interval --py-spy --nonblocking --pg --timeout --format --output --fail-on --no-progress --help"
+            opts="-o -h --pid --duration --interval --py-spy --nonblocking --pg --timeout --format --output --color --ascii --fail-on --no-progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -216,7 +216,7 @@ _wtdiag() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json markdown html" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -225,6 +225,10 @@ _wtdiag() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --fail-on)
@@ -239,7 +243,7 @@ _wtdiag() {
             return 0
             ;;
         wtdiag__subcmd__logs)
-            opts="-o -h --app-log --pg-log --pg-tz --since --until --format --output --fail-on --no-progress --help"
+            opts="-o -h --app-log --pg-log --pg-tz --since --until --format --output --color --ascii --fail-on --no-progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -266,7 +270,7 @@ _wtdiag() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json markdown html" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -275,6 +279,10 @@ _wtdiag() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --fail-on)
@@ -303,7 +311,7 @@ _wtdiag() {
             return 0
             ;;
         wtdiag__subcmd__pg)
-            opts="-o -h --prefix --pg-tz --top --n1-min-repeats --n1-min-total-ms --n1-max-gap-ms --event-min-ms --since --until --format --output --fail-on --no-progress --help"
+            opts="-o -h --prefix --pg-tz --top --n1-min-repeats --n1-min-total-ms --n1-max-gap-ms --event-min-ms --since --until --format --output --color --ascii --fail-on --no-progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -346,7 +354,7 @@ _wtdiag() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json markdown html" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -355,6 +363,10 @@ _wtdiag() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --fail-on)

@@ -1,6 +1,7 @@
 //! Analysis: events in, causes and findings out. Knows nothing about text formats.
 
 pub mod applog_join;
+pub mod buckets;
 pub mod incident;
 pub mod kernel_join;
 pub mod live;

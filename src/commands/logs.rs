@@ -3,6 +3,7 @@
 use anyhow::Result;
 
 use crate::analyze::applog_join::AppLogJoin;
+use crate::analyze::buckets;
 use crate::analyze::incident;
 use crate::analyze::kernel_join::{self, KernelKill, MAX_OOM_KILLS};
 use crate::analyze::pg_join::PgJoin;
@@ -160,6 +161,9 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         })
         .collect();
     let proxy_timeouts = proxy_join::join(&mut incidents, &proxy);
+    report
+        .side_events
+        .extend(proxy.iter().filter_map(buckets::proxy_side_event));
 
     let app_plan = input::plan(&args.app_log)?;
     report.warnings.extend(duplicate_warnings(&app_plan));
@@ -196,7 +200,12 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         let compressed = opened.compressed;
         let mut join = PgJoin::new(&incidents);
         let mut reader = PgLogReader::with_zones(None, pg_zones.clone());
-        let mut sink = |e: &PgEvent<'_>| join.push(path, e);
+        let side = &mut report.side_events;
+        let shared: std::sync::Arc<str> = path.as_str().into();
+        let mut sink = |e: &PgEvent<'_>| {
+            side.extend(buckets::pg_side_event(&shared, e));
+            join.push(path, e)
+        };
         let counts = opened.for_each_line(|line| reader.push(line, &mut sink))?;
         let read = reader.finish(&mut sink);
         let ambiguous = join.finish(&mut incidents);

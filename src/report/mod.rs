@@ -5,6 +5,7 @@ mod cause;
 mod event;
 mod pg;
 mod severity;
+mod side;
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ pub use cause::Cause;
 pub use event::{Attribution, DeadlockProcess, Event, EventDetail, Frame, Source};
 pub use pg::{BurstSummary, PgInput, PgSummary, StatementSummary};
 pub use severity::{Confidence, Severity};
+pub use side::{MAX_SIDE_EVENTS, SideEvent, SideEvents, SideKind};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -52,6 +54,9 @@ pub struct Report {
     /// `pg` only: statement statistics, N+1 bursts, how each input was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pg: Option<PgSummary>,
+    /// Events of side inputs not listed in `events`, for the timeline (not in JSON).
+    #[serde(skip)]
+    pub side_events: SideEvents,
 }
 
 impl Report {
@@ -68,6 +73,7 @@ impl Report {
             warnings: Vec::new(),
             workers: None,
             pg: None,
+            side_events: SideEvents::default(),
         }
     }
 
