@@ -15,5 +15,6 @@ mod pg;
 mod pg_servers;
 mod proxy;
 mod render;
+mod render_html;
 mod wild;
 mod worst_shapes;
