@@ -141,16 +141,16 @@ fn bar(n: u64, peak: u64, unicode: bool) -> String {
     s
 }
 
-/// The color of a series: the worker's side in red, the database's in magenta and blue, the
-/// proxy's in yellow.
+/// The color of a series, as the causes are colored: timeouts red, kills yellow (the process),
+/// the database's events magenta and blue, the proxy's cyan (a peer).
 pub fn series_style(s: Series) -> Style {
     match s {
         Series::WorkerTimeouts => Style::RED,
-        Series::WorkerKills => Style::RED_BOLD,
+        Series::WorkerKills => Style::YELLOW,
         Series::LockWaits => Style::MAGENTA,
         Series::SlowStatements => Style::BLUE,
         Series::Deadlocks => Style::MAGENTA,
-        Series::ProxyErrors => Style::YELLOW,
+        Series::ProxyErrors => Style::CYAN,
     }
 }
 

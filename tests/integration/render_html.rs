@@ -304,3 +304,51 @@ fn chromium_renders_every_fixture_report_without_console_messages() {
         }
     });
 }
+
+/// `live --format html`: a real Gunicorn with a worker stuck in CPU-bound code, sampled through
+/// py-spy; the page shows the workers and the finding, and Chromium renders it cleanly.
+#[test]
+fn live_html_report_shows_the_workers_and_renders_in_chromium() {
+    use crate::live::{Gunicorn, live, venv};
+    let venv = venv();
+    let mut g = Gunicorn::start("html", &venv, 2, None, None);
+    g.fire("/cpu");
+    let (busy, _) = g.serving("/cpu");
+    let dir = TempDir::new("html-live");
+    let page = dir.join("live.html");
+    let master = g.master().to_string();
+    let run = live(&[
+        "--pid",
+        &master,
+        "--duration",
+        "2s",
+        "--format",
+        "html",
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    drop(g);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<h1>wtdiag live: "), "{html}");
+    assert!(html.contains(r#"<section id="workers">"#), "{html}");
+    assert!(
+        html.contains(&format!("<td class=\"num\">{busy}</td>")),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<td class="cause">cpu_bound</td>"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"id="finding-1""#), "{html}");
+    assert!(html.contains(&format!(
+        r#"<meta http-equiv="Content-Security-Policy" content="{CSP}">"#
+    )));
+    let (dom, stderr) = chromium(
+        &format!("file://{}", page.display()),
+        "--dump-dom",
+        &dir.join("profile"),
+    );
+    assert!(console_lines(&stderr).is_empty(), "{stderr}");
+    assert!(dom.contains(r#"<details class="finding""#), "{dom}");
+}
