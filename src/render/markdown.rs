@@ -1,11 +1,13 @@
 //! The Markdown renderer: GitHub-flavoured Markdown for `$GITHUB_STEP_SUMMARY` and pull-request
-//! comments. The summary line, the findings as a table, then each finding with its evidence and
-//! the causes it rules out folded in `<details>`, the top statements, the notes and the inputs.
+//! comments. The summary line, the findings as a table, the timeline (folded), then each finding
+//! with its evidence and the causes it rules out folded in `<details>`, the top statements, the
+//! notes and the inputs.
 //! Everything is in the report's own order (findings by rank, notes as raised), so two runs on
 //! the same logs give the same text and a diff between runs shows what changed.
 
 use std::io::{self, Write};
 
+use crate::analyze::buckets::TimeBuckets;
 use crate::render::{command_name, headline, ms};
 use crate::report::{Finding, Report};
 
@@ -49,6 +51,9 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             )?;
         }
         writeln!(out)?;
+        if let Some(t) = TimeBuckets::from_report(report) {
+            timeline(&t, out)?;
+        }
         for f in &report.findings {
             finding(f, out)?;
         }
@@ -136,6 +141,48 @@ fn verdict(report: &Report) -> String {
         ),
         (Some(_), None) => format!("{} findings", report.findings.len()),
     }
+}
+
+/// The timeline, folded: one row per bucket that had events, the top finding's marked.
+fn timeline(t: &TimeBuckets, out: &mut dyn Write) -> io::Result<()> {
+    let series = t.present();
+    let busy: Vec<_> = t
+        .buckets
+        .iter()
+        .filter(|b| b.counts.iter().any(|n| *n > 0))
+        .collect();
+    let (Some(first), Some(end)) = (t.buckets.first(), t.end()) else {
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "<details><summary>Timeline: {} bucket{} of {} with events, {} to {}</summary>",
+        busy.len(),
+        if busy.len() == 1 { "" } else { "s" },
+        t.size_label,
+        first.start.format("%Y-%m-%d %H:%M:%S"),
+        end.format("%Y-%m-%d %H:%M:%S %:z")
+    )?;
+    writeln!(out)?;
+    let heads: Vec<&str> = series.iter().map(|s| s.label()).collect();
+    writeln!(out, "| Time | {} | |", heads.join(" | "))?;
+    writeln!(out, "|---|{}---|", "---:|".repeat(series.len()))?;
+    for b in busy {
+        let counts: Vec<String> = series.iter().map(|s| b.count(*s).to_string()).collect();
+        let mark = match (b.top_finding, t.top_finding) {
+            (true, Some((rank, _))) => format!("finding #{rank}"),
+            _ => String::new(),
+        };
+        writeln!(
+            out,
+            "| {} | {} | {mark} |",
+            b.start.format("%Y-%m-%d %H:%M:%S"),
+            counts.join(" | ")
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "</details>")?;
+    writeln!(out)
 }
 
 fn finding(f: &Finding, out: &mut dyn Write) -> io::Result<()> {

@@ -123,6 +123,18 @@ fn markdown_folds_evidence_and_ruled_out_causes() {
         "every finding's evidence is folded"
     );
     assert!(md.contains("<details><summary>Ruled out (n_plus_one)</summary>"));
+    // The timeline, folded: the buckets with events, the top finding's marked.
+    assert!(md.contains(
+        "<details><summary>Timeline: 12 buckets of 1s with events, 2026-11-26 23:06:41 to"
+    ));
+    assert!(
+        md.contains("| 2026-11-26 23:06:41 | 0 | 1 | 0 | finding #1 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 2026-11-26 23:06:54 | 0 | 1 | 1 |  |"),
+        "{md}"
+    );
     // Every <details> is closed, and every code fence too.
     assert_eq!(
         md.matches("<details>").count(),
