@@ -61,7 +61,7 @@ pub fn proxy_side_event(p: &ProxyLine) -> Option<SideEvent> {
 pub const MAX_BUCKETS: i64 = 30;
 
 /// Bucket sizes, in seconds, and how each is written.
-const SIZES: [(i64, &str); 19] = [
+const SIZES: [(i64, &str); 22] = [
     (1, "1s"),
     (2, "2s"),
     (5, "5s"),
@@ -81,6 +81,9 @@ const SIZES: [(i64, &str); 19] = [
     (43200, "12h"),
     (86400, "1d"),
     (604800, "7d"),
+    (2_592_000, "30d"),
+    (7_776_000, "90d"),
+    (31_536_000, "365d"),
 ];
 
 /// What a timeline counts.

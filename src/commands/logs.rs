@@ -161,9 +161,12 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         })
         .collect();
     let proxy_timeouts = proxy_join::join(&mut incidents, &proxy);
-    report
-        .side_events
-        .extend(proxy.iter().filter_map(buckets::proxy_side_event));
+    report.side_events.extend(
+        proxy
+            .iter()
+            .filter_map(buckets::proxy_side_event)
+            .filter(|s| window.contains(Some(s.time))),
+    );
 
     let app_plan = input::plan(&args.app_log)?;
     report.warnings.extend(duplicate_warnings(&app_plan));
@@ -203,7 +206,9 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         let side = &mut report.side_events;
         let shared: std::sync::Arc<str> = path.as_str().into();
         let mut sink = |e: &PgEvent<'_>| {
-            side.extend(buckets::pg_side_event(&shared, e));
+            side.extend(
+                buckets::pg_side_event(&shared, e).filter(|s| window.contains(Some(s.time))),
+            );
             join.push(path, e)
         };
         let counts = opened.for_each_line(|line| reader.push(line, &mut sink))?;

@@ -353,6 +353,26 @@ fn timeline_counts_worker_and_database_events_per_second() {
 }
 
 #[test]
+fn timeline_keeps_to_the_since_until_window() {
+    // The window applies to the PostgreSQL log's lock waits too, not only to Gunicorn's events.
+    let mut args = logs_args("27.0.1", "table");
+    args.extend([
+        "--since".to_string(),
+        "2026-11-26 23:06:53 +0000".to_string(),
+    ]);
+    let run = run(&as_strs(&args));
+    let t = Timeline::of(&run.stdout);
+    assert!(
+        t.heading
+            .starts_with("Timeline: 1s per row, 2026-11-26 23:06:53 to"),
+        "{}",
+        t.heading
+    );
+    assert_eq!(t.total("lock waits"), 3, "{}", t.text);
+    assert_eq!(t.total("timeouts"), 3, "{}", t.text);
+}
+
+#[test]
 fn timeline_of_a_burst_counts_five_timeouts_in_one_second() {
     let run = run(&as_strs(&logs_args("27.0.1-burst", "table")));
     let t = Timeline::of(&run.stdout);
