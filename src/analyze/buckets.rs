@@ -387,6 +387,57 @@ mod tests {
         assert!(b.buckets.len() as i64 <= MAX_BUCKETS);
     }
 
+    fn finding(evidence_line: Option<u64>, first: &str, last: &str) -> Finding {
+        Finding {
+            rank: 1,
+            cause: Cause::LockWait,
+            severity: crate::report::Severity::High,
+            confidence: crate::report::Confidence::High,
+            title: String::new(),
+            count: 1,
+            request: None,
+            pids: vec![],
+            first_seen: Some(at(first)),
+            last_seen: Some(at(last)),
+            reason: String::new(),
+            evidence: evidence_line
+                .map(|line| crate::report::Evidence {
+                    path: "x".into(),
+                    line: Some(line),
+                    text: String::new(),
+                })
+                .into_iter()
+                .collect(),
+            advice: String::new(),
+            ruled_out: vec![],
+        }
+    }
+
+    #[test]
+    fn the_top_finding_marks_the_buckets_of_its_cited_lines_else_its_span() {
+        let mut r = Report::new(CommandName::Logs);
+        for (t, line) in [("2026-01-01T10:00:00Z", 1), ("2026-01-01T10:00:05Z", 2)] {
+            let mut e = side(t, SideKind::LockWait);
+            e.source.line = line;
+            r.side_events.list.push(e);
+        }
+        r.findings.push(finding(
+            Some(2),
+            "2026-01-01T10:00:00Z",
+            "2026-01-01T10:00:09Z",
+        ));
+        let b = TimeBuckets::from_report(&r).unwrap();
+        let marked: Vec<bool> = b.buckets.iter().map(|b| b.top_finding).collect();
+        assert_eq!(marked.iter().filter(|m| **m).count(), 1);
+        assert!(marked[5]);
+        assert_eq!(b.top_finding, Some((1, Cause::LockWait)));
+        // Citing no line that is drawn: the buckets with events within its first and last time.
+        r.findings[0] = finding(None, "2026-01-01T10:00:04Z", "2026-01-01T10:00:09Z");
+        let b = TimeBuckets::from_report(&r).unwrap();
+        assert!(!b.buckets[0].top_finding && b.buckets[5].top_finding);
+        assert_eq!(b.buckets.iter().filter(|b| b.top_finding).count(), 1);
+    }
+
     #[test]
     fn no_timed_events_no_timeline() {
         assert!(TimeBuckets::from_report(&Report::new(CommandName::Pg)).is_none());
