@@ -243,7 +243,7 @@ _wtdiag() {
             return 0
             ;;
         wtdiag__subcmd__logs)
-            opts="-o -h --app-log --pg-log --pg-tz --since --until --format --output --color --ascii --fail-on --no-progress --help"
+            opts="-o -h --app-log --pg-log --pg-tz --timeout --since --until --format --output --color --ascii --fail-on --no-progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -258,6 +258,10 @@ _wtdiag() {
                     return 0
                     ;;
                 --pg-tz)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, FixedOffset};
 
 use crate::analyze::proxy_join::ProxyLine;
+use crate::parse::access::AccessLine;
 use crate::parse::nginx::UpstreamEnd;
 use crate::parse::pg::{LockState, PgEvent, PgEventKind};
 use crate::report::{Cause, Event, EventDetail, Finding, Report, SideEvent, SideKind, Source};
@@ -38,6 +39,18 @@ pub fn pg_side_event(path: &Arc<str>, e: &PgEvent<'_>) -> Option<SideEvent> {
             line: e.line,
         },
     })
+}
+
+/// The timeline's side event for an access-log line with a 5xx status.
+pub fn access_side_event(path: &Arc<str>, line: u64, a: &AccessLine) -> SideEvent {
+    SideEvent {
+        time: a.time,
+        kind: SideKind::ProxyError(a.status),
+        source: Source {
+            path: Arc::clone(path),
+            line,
+        },
+    }
 }
 
 /// The timeline's side event for a proxy's upstream line: nginx answers 502 when the worker
@@ -115,7 +128,19 @@ impl Series {
             Series::LockWaits => "lock waits",
             Series::SlowStatements => "slow stmts",
             Series::Deadlocks => "deadlocks",
-            Series::ProxyErrors => "proxy 5xx",
+            Series::ProxyErrors => "5xx",
+        }
+    }
+
+    /// What one event is called, in the plural: `3 lock waits`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Series::WorkerTimeouts => "timeouts",
+            Series::WorkerKills => "kills",
+            Series::LockWaits => "lock waits",
+            Series::SlowStatements => "slow statements",
+            Series::Deadlocks => "deadlocks",
+            Series::ProxyErrors => "5xx answers",
         }
     }
 
@@ -127,7 +152,7 @@ impl Series {
             Series::LockWaits => "lock waits begun (still waiting for ...)",
             Series::SlowStatements => "statements of 1 s or more",
             Series::Deadlocks => "deadlocks detected",
-            Series::ProxyErrors => "5xx answered by the proxy (502, 504)",
+            Series::ProxyErrors => "5xx answered to clients (access logs, else nginx's 502/504)",
         }
     }
 

@@ -2,6 +2,8 @@
 
 pub mod applog_join;
 pub mod buckets;
+pub mod endpoint_findings;
+pub mod endpoints;
 pub mod incident;
 pub mod kernel_join;
 pub mod live;

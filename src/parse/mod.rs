@@ -1,7 +1,9 @@
 //! Parsers: one format each, text in, typed events out. They know nothing about causes or
 //! reports' findings.
 
+pub mod access;
 pub mod applog;
+pub mod detect;
 pub mod gunicorn;
 pub mod kernel;
 pub mod nginx;

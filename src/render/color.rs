@@ -108,12 +108,19 @@ pub fn severity_style(s: Severity) -> Style {
 }
 
 /// Causes by where the fix is: the database in magenta, a peer (an outbound call, a client, the
-/// proxy) in cyan, the process or host in yellow, `unknown` dimmed.
+/// proxy, a request hung on I/O) in cyan, the process, the host or a slow endpoint in yellow,
+/// `unknown` dimmed.
 pub fn cause_style(c: Cause) -> Style {
     match c {
         Cause::NPlusOne | Cause::SlowQuery | Cause::LockWait | Cause::Deadlock => Style::MAGENTA,
-        Cause::MissingApiTimeout | Cause::SlowClient | Cause::ProxyTimeout => Style::CYAN,
-        Cause::CpuBound | Cause::Memory | Cause::BootTimeout | Cause::HostStall => Style::YELLOW,
+        Cause::MissingApiTimeout | Cause::SlowClient | Cause::ProxyTimeout | Cause::HungRequest => {
+            Style::CYAN
+        }
+        Cause::CpuBound
+        | Cause::Memory
+        | Cause::BootTimeout
+        | Cause::HostStall
+        | Cause::SlowEndpoint => Style::YELLOW,
         Cause::Unknown => Style::DIM,
     }
 }

@@ -39,7 +39,7 @@ pub const PANELS: [Panel; 4] = [
         series: &[Series::SlowStatements],
     },
     Panel {
-        name: "Proxy errors (5xx)",
+        name: "5xx answers",
         series: &[Series::ProxyErrors],
     },
 ];
@@ -148,7 +148,7 @@ pub fn timeline_chart(t: &TimeBuckets) -> Markup {
                             width=(f(bar.width)) height=(f(bar.height)) {
                             title {
                                 (t.buckets[bar.bucket].start.format("%Y-%m-%d %H:%M:%S %:z"))
-                                ": " (bar.count) " " (bar.series.label())
+                                ": " (bar.count) " " (bar.series.noun())
                             }
                         }
                     }

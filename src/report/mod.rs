@@ -57,6 +57,12 @@ pub struct Report {
     /// Events of side inputs not listed in `events`, for the timeline (not in JSON).
     #[serde(skip)]
     pub side_events: SideEvents,
+    /// `logs` with access or slow-request logs: each endpoint's latency, slowest p95 first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<Vec<crate::analyze::endpoints::EndpointSummary>>,
+    /// `logs` with access logs: the 5xx answers clients got, per status and path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_impact: Option<crate::analyze::endpoints::ClientImpact>,
 }
 
 impl Report {
@@ -74,6 +80,8 @@ impl Report {
             workers: None,
             pg: None,
             side_events: SideEvents::default(),
+            endpoints: None,
+            client_impact: None,
         }
     }
 

@@ -51,7 +51,8 @@ pub enum SideKind {
     SlowStatement,
     /// `deadlock detected`.
     Deadlock,
-    /// The proxy answered the client with this 5xx status (nginx: 502 for `upstream prematurely
-    /// closed connection`, 504 for `upstream timed out`).
+    /// A client got this 5xx status: from an access log (nginx's or Gunicorn's), else from the
+    /// proxy's error log (nginx: 502 for `upstream prematurely closed connection`, 504 for
+    /// `upstream timed out`).
     ProxyError(u16),
 }

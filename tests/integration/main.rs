@@ -16,5 +16,6 @@ mod pg_servers;
 mod proxy;
 mod render;
 mod render_html;
+mod sources;
 mod wild;
 mod worst_shapes;

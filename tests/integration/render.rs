@@ -274,7 +274,7 @@ impl Timeline {
             "lock waits",
             "slow stmts",
             "deadlocks",
-            "proxy 5xx",
+            "5xx",
         ];
         let mut columns: Vec<(usize, &str)> = labels
             .iter()
@@ -414,9 +414,43 @@ fn timeline_shows_the_proxy_giving_up_before_gunicorn() {
     let t = Timeline::of(&run.stdout);
     // nginx answered 504 at :28, seven seconds before Gunicorn's own timeout at :35.
     let proxy = t.row("12:08:28");
-    assert_eq!((proxy.1["proxy 5xx"], proxy.2), (1, true), "{}", t.text);
+    assert_eq!((proxy.1["5xx"], proxy.2), (1, true), "{}", t.text);
     assert_eq!(t.row("12:08:35").1["timeouts"], 1);
     assert!(t.text.contains("┊ 6 quiet rows"), "{}", t.text);
+}
+
+#[test]
+fn timeline_counts_the_5xx_of_an_access_log_once() {
+    // The whole stack of one run: Gunicorn's error log, nginx's access and error logs,
+    // PostgreSQL's log. nginx's access log has three 5xx (a 500 at :53; a 500 and the 502 of the
+    // killed worker at :57); its error log's 502 is the same answer, not counted again.
+    let stack = |kind: &str| format!("fixtures/stack/sync-27.{kind}.log");
+    let (error, access, nginx_error, pg) = (
+        stack("gunicorn-error"),
+        stack("nginx-access"),
+        stack("nginx-error"),
+        stack("postgres"),
+    );
+    let run = run(&["logs", &error, &access, &nginx_error, &pg]);
+    let t = Timeline::of(&run.stdout);
+    let access_5xx = std::fs::read_to_string(root().join(&access))
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            l.split('"')
+                .nth(2)
+                .is_some_and(|s| s.trim_start().starts_with('5'))
+        })
+        .count() as u64;
+    assert_eq!(access_5xx, 3);
+    assert_eq!(t.total("5xx"), access_5xx, "{}", t.text);
+    assert_eq!(t.row("14:30:57").1["5xx"], 2, "{}", t.text);
+    assert_eq!(t.row("14:30:57").1["timeouts"], 2, "{}", t.text);
+    assert_eq!(t.total("lock waits"), 3, "{}", t.text);
+    // Without the access log, the error log's 502 is what the timeline has.
+    let run = run_with(&["logs", &error, &nginx_error], &[]);
+    let t = Timeline::of(&run.stdout);
+    assert_eq!(t.total("5xx"), 1, "{}", t.text);
 }
 
 #[test]
