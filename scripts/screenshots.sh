@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Regenerates the README's pictures from a fixture run (Gunicorn 27 with its PostgreSQL and
-# application logs):
-#   docs/report-html.png        the --format html report, rendered by headless Chromium;
-#   docs/timeline-terminal.png  the table's head with its timeline, as a 256-color terminal shows
+# Regenerates the README's pictures from fixture runs:
+#   docs/report-html.png        the --format html report of fixtures/stack/sync-27 (Gunicorn 27
+#                               behind nginx, with PostgreSQL), rendered by headless Chromium;
+#   docs/timeline-terminal.png  the table's head with its timeline for the Gunicorn 27 fixture
+#                               with its PostgreSQL and application logs, as a terminal shows
 #                               it (run on a pseudo-terminal by util-linux `script`, its ANSI
 #                               colors turned into HTML here, rendered by Chromium).
 # Needs chromium (apt-get install -y chromium), script (util-linux) and python3.
@@ -17,14 +18,19 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 args=(logs fixtures/gunicorn/gunicorn-27.0.1.log --app-log fixtures/gunicorn/app-27.0.1.log
       --pg-log fixtures/gunicorn/postgres-27.0.1.log)
+# The HTML report of a whole stack (Gunicorn 27 behind nginx, with PostgreSQL; --timeout 3),
+# whose access log gives the endpoints' latency and the 5xx clients got.
+stack=(logs fixtures/stack/sync-27.gunicorn-error.log fixtures/stack/sync-27.nginx-access.log
+       fixtures/stack/sync-27.nginx-error.log fixtures/stack/sync-27.postgres.log
+       fixtures/stack/sync-27.app.log --timeout 3)
 
 shot() { # URL WIDTH HEIGHT OUT
   chromium --headless --disable-gpu --no-sandbox --hide-scrollbars --no-first-run \
     --user-data-dir="$tmp/profile" --window-size="$2,$3" --screenshot="$4" "$1" 2>/dev/null
 }
 
-"$bin" "${args[@]}" --format html -o "$tmp/report.html"
-shot "file://$tmp/report.html" 1200 1500 "$PWD/docs/report-html.png"
+"$bin" "${stack[@]}" --format html -o "$tmp/report.html"
+shot "file://$tmp/report.html" 1200 2000 "$PWD/docs/report-html.png"
 
 # The terminal: 110 columns, UTF-8, colors as `auto` gives them on a terminal.
 script -qec "env COLUMNS=112 LANG=C.UTF-8 TERM=xterm-256color $bin ${args[*]}" /dev/null |

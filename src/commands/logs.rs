@@ -458,6 +458,7 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     if !endpoints.is_empty() {
         report.client_impact = endpoints.client_impact();
         report.endpoints = Some(endpoint_list);
+        report.endpoint_timeout_s = Some(timeout.seconds);
     }
     report
         .findings

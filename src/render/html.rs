@@ -2,14 +2,16 @@
 //! script, font or image, and a Content-Security-Policy that forbids the browser any request —
 //! so it can be attached to a ticket or opened from a CI artifact anywhere. The summary, the
 //! timeline charts, the ranked findings with evidence, fix and ruled-out causes (folded with
-//! `<details>`, which needs no JavaScript), the workers of a live run, the top statements per
-//! fingerprint and the N+1 bursts, the notes and the inputs.
+//! `<details>`, which needs no JavaScript), the workers of a live run, each endpoint's latency
+//! against the timeout and what clients got (access logs), the top statements per fingerprint
+//! and the N+1 bursts, the notes and the inputs.
 
 use std::io::{self, Write};
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::analyze::buckets::{Series, TimeBuckets};
+use crate::analyze::endpoints::EndpointSummary;
 use crate::render::svg::{self, PANELS};
 use crate::render::{command_name, headline, ms};
 use crate::report::{Finding, Report, Severity, WorkerState};
@@ -61,6 +63,12 @@ svg .top-finding { fill: #fff8c5; }
 i.s-timeout { background: #cf222e; } i.s-kill { background: #82071e; } i.s-lock { background: #8250df; }
 i.s-deadlock { background: #3e1f79; } i.s-slow { background: #0969da; } i.s-proxy { background: #bf8700; }
 i.top-finding { background: #fff8c5; border: 1px solid #d4a72c; }
+svg.endpoints { width: 100%; height: auto; }
+svg .endpoint-name { font: 12px ui-monospace, monospace; fill: var(--fg); }
+.lat-max { fill: #ddf4ff; } .lat-p95 { fill: #54aeff; } .lat-p50 { fill: #0550ae; }
+svg .timeout { stroke: #cf222e; stroke-width: 2; }
+svg .two-thirds { stroke: #9a6700; stroke-width: 1; stroke-dasharray: 4 3; }
+svg .timeout-label { fill: #cf222e; }
 .note { border-left: 4px solid var(--medium); background: var(--panel); padding: 6px 12px; margin: 8px 0; }
 footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
 "#;
@@ -97,6 +105,9 @@ pub fn page(report: &Report) -> Markup {
                 section #findings { (findings_section(&report.findings)) }
                 @if let Some(workers) = &report.workers {
                     section #workers { (workers_section(workers)) }
+                }
+                @if let Some(endpoints) = report.endpoints.as_deref().filter(|e| !e.is_empty()) {
+                    section #endpoints { (endpoints_section(report, endpoints)) }
                 }
                 @if let Some(pg) = &report.pg {
                     @if !pg.statements.is_empty() || !pg.bursts.is_empty() {
@@ -288,6 +299,46 @@ fn workers_section(workers: &[WorkerState]) -> Markup {
                             td.num { (opt(th.seconds_left)) }
                             td.num { "-" }
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn endpoints_section(report: &Report, endpoints: &[EndpointSummary]) -> Markup {
+    let s = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2} s"));
+    html! {
+        h2 { "Endpoints, slowest first" }
+        p { "Latency per endpoint from the " (endpoints[0].source.name())
+            @if let Some(t) = report.endpoint_timeout_s {
+                ", against Gunicorn's timeout of " (format!("{t:.0}")) " s"
+                " (dark: p50, medium: p95, light: max; the red line is the timeout, the dashed                    one two thirds of it)"
+            } "." }
+        @if let Some(t) = report.endpoint_timeout_s {
+            (svg::endpoints_chart(endpoints, t))
+        }
+        @if let Some(c) = &report.client_impact {
+            p.impact { "Clients: " (c.errors_5xx) " of " (c.requests) " request(s) answered 5xx, per the "
+                (c.source.name())
+                @if !c.by_status.is_empty() {
+                    " (" (c.by_status.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")) ")"
+                } "." }
+        }
+        table.endpoints {
+            thead { tr { th { "Request" } th { "Requests" } th { "p50" } th { "p95" } th { "Max" }
+                th { "≥ ⅔ timeout" } th { "≥ timeout" } th { "5xx" } } }
+            tbody {
+                @for e in endpoints {
+                    tr {
+                        td { code { (e.request) } }
+                        td.num { (e.requests) }
+                        td.num { (s(e.p50_s)) }
+                        td.num { (s(e.p95_s)) }
+                        td.num { (s(Some(e.max_s))) }
+                        td.num { (e.over_two_thirds_timeout) }
+                        td.num { (e.over_timeout) }
+                        td.num { (e.errors_5xx) }
                     }
                 }
             }

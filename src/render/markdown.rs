@@ -1,7 +1,7 @@
 //! The Markdown renderer: GitHub-flavoured Markdown for `$GITHUB_STEP_SUMMARY` and pull-request
 //! comments. The summary line, the findings as a table, the timeline (folded), then each finding
-//! with its evidence and the causes it rules out folded in `<details>`, the top statements, the
-//! notes and the inputs.
+//! with its evidence and the causes it rules out folded in `<details>`, the endpoints' latency
+//! and what clients got (access logs), the top statements, the notes and the inputs.
 //! Everything is in the report's own order (findings by rank, notes as raised), so two runs on
 //! the same logs give the same text and a diff between runs shows what changed.
 
@@ -57,6 +57,57 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         for f in &report.findings {
             finding(f, out)?;
         }
+    }
+    if let Some(endpoints) = report.endpoints.as_deref().filter(|e| !e.is_empty()) {
+        writeln!(
+            out,
+            "### Endpoints, slowest first (from the {})",
+            endpoints[0].source.name()
+        )?;
+        writeln!(out)?;
+        if let Some(c) = &report.client_impact {
+            let statuses: Vec<String> = c
+                .by_status
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            writeln!(
+                out,
+                "Clients: {} of {} request(s) answered 5xx, per the {}{}.",
+                c.errors_5xx,
+                c.requests,
+                c.source.name(),
+                if statuses.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", statuses.join(", "))
+                }
+            )?;
+            writeln!(out)?;
+        }
+        let timeout = report
+            .endpoint_timeout_s
+            .map_or(String::new(), |t| format!(" (timeout {t:.0} s)"));
+        writeln!(
+            out,
+            "| Request | Requests | p50 | p95 | Max | ≥ ⅔ timeout{timeout} | 5xx |"
+        )?;
+        writeln!(out, "|---|---:|---:|---:|---:|---:|---:|")?;
+        let s = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2} s"));
+        for e in endpoints.iter().take(STATEMENT_ROWS) {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                code_cell(&e.request),
+                e.requests,
+                s(e.p50_s),
+                s(e.p95_s),
+                s(Some(e.max_s)),
+                e.over_two_thirds_timeout,
+                e.errors_5xx
+            )?;
+        }
+        writeln!(out)?;
     }
     if let Some(pg) = &report.pg
         && !pg.statements.is_empty()

@@ -1,12 +1,13 @@
-//! The timeline as SVG charts, for the HTML report: one panel per family of events (the
-//! workers' timeouts and kills, the database's lock waits and deadlocks, slow statements, the
-//! proxy's errors), all on one time axis, a bar per bucket and series, with the buckets of the
-//! top finding shaded. Plain SVG elements with `<title>` tooltips: no script, no font, no
-//! external reference.
+//! The HTML report's charts. The timeline: one panel per family of events (the workers'
+//! timeouts and kills, the database's lock waits and deadlocks, slow statements, 5xx answers),
+//! all on one time axis, a bar per bucket and series, with the buckets of the top finding
+//! shaded. The endpoints: each endpoint's p50, p95 and max latency against Gunicorn's timeout.
+//! Plain SVG elements with `<title>` tooltips: no script, no font, no external reference.
 
 use maud::{Markup, html};
 
 use crate::analyze::buckets::{Series, TimeBuckets};
+use crate::analyze::endpoints::EndpointSummary;
 
 /// The drawing's width and each panel's height, in SVG user units.
 pub const WIDTH: f64 = 960.0;
@@ -158,6 +159,92 @@ pub fn timeline_chart(t: &TimeBuckets) -> Markup {
                 text class="tick" x=(f(LEFT + i as f64 * slot)) y=(f(plot_bottom + 16.0)) {
                     (b.start.format(time_format))
                 }
+            }
+        }
+    }
+}
+
+/// Endpoints drawn in the latency chart, at most.
+pub const MAX_ENDPOINT_ROWS: usize = 12;
+const ROW: f64 = 26.0;
+const LABEL: f64 = 300.0;
+
+/// One endpoint's row of the latency chart: where its p50, p95 and max bars end, in user units
+/// from the plot's left edge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyRow {
+    pub request: String,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub max: f64,
+}
+
+/// The latency chart's scale: seconds to user units, so that the timeout and the slowest
+/// request both fit.
+pub fn latency_scale(endpoints: &[EndpointSummary], timeout_s: f64) -> f64 {
+    let slowest = endpoints
+        .iter()
+        .take(MAX_ENDPOINT_ROWS)
+        .map(|e| e.max_s)
+        .fold(timeout_s, f64::max);
+    (WIDTH - LABEL - RIGHT - 40.0) / (slowest * 1.05).max(0.001)
+}
+
+/// The rows of the latency chart.
+pub fn latency_rows(endpoints: &[EndpointSummary], timeout_s: f64) -> Vec<LatencyRow> {
+    let k = latency_scale(endpoints, timeout_s);
+    endpoints
+        .iter()
+        .take(MAX_ENDPOINT_ROWS)
+        .map(|e| LatencyRow {
+            request: e.request.chars().take(44).collect(),
+            p50: e.p50_s.map(|v| v * k),
+            p95: e.p95_s.map(|v| v * k),
+            max: e.max_s * k,
+        })
+        .collect()
+}
+
+/// Each endpoint's latency (p50 dark, p95 medium, max light) against the timeout (a red line)
+/// and two thirds of it (a dashed line): the endpoints next to time out stand out.
+pub fn endpoints_chart(endpoints: &[EndpointSummary], timeout_s: f64) -> Markup {
+    let k = latency_scale(endpoints, timeout_s);
+    let rows = latency_rows(endpoints, timeout_s);
+    let height = rows.len() as f64 * ROW + 40.0;
+    let f = |v: f64| format!("{v:.1}");
+    let s = |v: f64| format!("{v:.2} s");
+    let x_timeout = LABEL + timeout_s * k;
+    let x_two_thirds = LABEL + timeout_s * 2.0 / 3.0 * k;
+    html! {
+        svg class="endpoints" role="img" viewBox={ "0 0 " (f(WIDTH)) " " (f(height)) }
+            aria-label="Latency per endpoint against the timeout" {
+            title { "Latency per endpoint against the timeout" }
+            @for (i, (r, e)) in rows.iter().zip(endpoints).enumerate() {
+                @let y = 8.0 + i as f64 * ROW;
+                g class="endpoint" {
+                    text class="endpoint-name" x="4" y=(f(y + 14.0)) { (r.request) }
+                    rect class="lat-max" x=(f(LABEL)) y=(f(y + 2.0)) width=(f(r.max.max(1.0)))
+                        height=(f(ROW - 8.0)) {
+                        title { (e.request) ": max " (s(e.max_s)) ", " (e.requests) " request(s)" }
+                    }
+                    @if let (Some(p95), Some(v)) = (r.p95, e.p95_s) {
+                        rect class="lat-p95" x=(f(LABEL)) y=(f(y + 5.0)) width=(f(p95.max(1.0)))
+                            height=(f(ROW - 14.0)) { title { (e.request) ": p95 " (s(v)) } }
+                    }
+                    @if let (Some(p50), Some(v)) = (r.p50, e.p50_s) {
+                        rect class="lat-p50" x=(f(LABEL)) y=(f(y + 8.0)) width=(f(p50.max(1.0)))
+                            height=(f(ROW - 20.0)) { title { (e.request) ": p50 " (s(v)) } }
+                    }
+                }
+            }
+            line class="two-thirds" x1=(f(x_two_thirds)) x2=(f(x_two_thirds)) y1="2"
+                y2=(f(height - 24.0)) {}
+            line class="timeout" x1=(f(x_timeout)) x2=(f(x_timeout)) y1="2" y2=(f(height - 24.0)) {}
+            text class="tick" x=(f(x_two_thirds)) y=(f(height - 8.0)) text-anchor="middle" {
+                "⅔ · " (s(timeout_s * 2.0 / 3.0))
+            }
+            text class="tick timeout-label" x=(f(x_timeout)) y=(f(height - 8.0)) text-anchor="middle" {
+                "timeout " (s(timeout_s))
             }
         }
     }

@@ -63,6 +63,10 @@ pub struct Report {
     /// `logs` with access logs: the 5xx answers clients got, per status and path.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_impact: Option<crate::analyze::endpoints::ClientImpact>,
+    /// The Gunicorn timeout the endpoints' latencies were measured against, for the charts
+    /// (not in JSON).
+    #[serde(skip)]
+    pub endpoint_timeout_s: Option<f64>,
 }
 
 impl Report {
@@ -82,6 +86,7 @@ impl Report {
             side_events: SideEvents::default(),
             endpoints: None,
             client_impact: None,
+            endpoint_timeout_s: None,
         }
     }
 

@@ -103,6 +103,37 @@ fn markdown_of_every_pg_fixture() {
 }
 
 #[test]
+fn markdown_of_a_whole_stack_has_the_endpoints_and_what_clients_got() {
+    let mut args = vec!["logs".to_string()];
+    for kind in [
+        "gunicorn-error",
+        "nginx-access",
+        "nginx-error",
+        "postgres",
+        "app",
+    ] {
+        args.push(format!("fixtures/stack/sync-27.{kind}.log"));
+    }
+    args.extend(["--timeout", "3", "--format", "markdown"].map(String::from));
+    let run = run(&as_strs(&args));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let md = &run.stdout;
+    assert!(
+        md.contains("### Endpoints, slowest first (from the proxy access log)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("Clients: 3 of 11 request(s) answered 5xx"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| `GET /slowish` | 3 | 2.20 s | 2.20 s | 2.20 s | 3 | 0 |"),
+        "{md}"
+    );
+    insta::assert_snapshot!("markdown_logs_stack_sync-27", redact(md));
+}
+
+#[test]
 fn markdown_folds_evidence_and_ruled_out_causes() {
     let run = run(&as_strs(&logs_args("27.0.1", "markdown")));
     let md = &run.stdout;

@@ -65,6 +65,19 @@ fn fixture_runs() -> Vec<(String, Vec<String>)> {
             ],
         ));
     }
+    for run in ["sync-27", "gthread-27"] {
+        let mut args = vec!["logs".to_string()];
+        for kind in [
+            "gunicorn-error",
+            "nginx-access",
+            "nginx-error",
+            "postgres",
+            "app",
+        ] {
+            args.push(format!("fixtures/stack/{run}.{kind}.log"));
+        }
+        runs.push((format!("logs_stack_{run}"), args));
+    }
     runs.push((
         "logs_nginx_inverted".to_string(),
         vec![
@@ -115,7 +128,13 @@ fn redact(html: &str) -> String {
 fn html_snapshots() {
     let dir = TempDir::new("html-snapshots");
     for (name, args) in fixture_runs().into_iter().filter(|(n, _)| {
-        ["logs_27.0.1", "logs_nginx_inverted", "pg_pg15-a-default"].contains(&n.as_str())
+        [
+            "logs_27.0.1",
+            "logs_nginx_inverted",
+            "logs_stack_sync-27",
+            "pg_pg15-a-default",
+        ]
+        .contains(&n.as_str())
     }) {
         let (path, _) = html_report(dir.path(), &name, &args);
         let html = std::fs::read_to_string(path).unwrap();
@@ -196,6 +215,34 @@ fn chromium(url: &str, mode: &str, profile: &Path) -> (String, String) {
 /// The page's console messages in Chromium's log (CSP violations, script errors, failed loads).
 fn console_lines(stderr: &str) -> Vec<&str> {
     stderr.lines().filter(|l| l.contains(":CONSOLE")).collect()
+}
+
+#[test]
+fn html_draws_each_endpoint_against_the_timeout() {
+    // The whole stack of a run with --timeout 3: nginx's access log times every endpoint.
+    let dir = TempDir::new("html-endpoints");
+    let mut args = vec!["logs".to_string()];
+    for kind in ["gunicorn-error", "nginx-access", "nginx-error", "postgres"] {
+        args.push(format!("fixtures/stack/sync-27.{kind}.log"));
+    }
+    args.extend(["--timeout".to_string(), "3".to_string()]);
+    let (path, report) = html_report(dir.path(), "endpoints", &args);
+    let html = std::fs::read_to_string(path).unwrap();
+    let endpoints = report["endpoints"].as_array().expect("endpoints in JSON");
+    assert!(html.contains(r#"<svg class="endpoints""#), "{html}");
+    assert_eq!(
+        html.matches(r#"<g class="endpoint">"#).count(),
+        endpoints.len().min(12),
+        "one row per endpoint"
+    );
+    assert!(html.contains(">timeout 3.00 s</text>"), "{html}");
+    // The slowest endpoint's max is in its tooltip, as JSON gives it.
+    let slowest = &endpoints[0];
+    assert!(html.contains(&format!(
+        ": max {:.2} s",
+        slowest["max_s"].as_f64().unwrap()
+    )));
+    assert!(html.contains("Clients: "), "{html}");
 }
 
 #[test]
