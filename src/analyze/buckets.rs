@@ -214,6 +214,9 @@ pub struct TimeBuckets {
     pub untimed: u64,
     /// Side events beyond the cap, not drawn.
     pub omitted: u64,
+    /// Worker timeouts and kills the report counts (`summary`) but does not list (a log with
+    /// more than the listing cap): not drawn.
+    pub unlisted: u64,
     /// The top finding whose events are marked: its rank and cause.
     pub top_finding: Option<(usize, Cause)>,
 }
@@ -269,6 +272,26 @@ impl TimeBuckets {
                 top_finding: false,
             })
             .collect();
+        // Timeouts and kills beyond the report's listing cap are in `summary` only.
+        let listed = |series: Series| {
+            report
+                .events
+                .iter()
+                .filter(|e| Series::of_event(e) == Some(series))
+                .count() as u64
+        };
+        let unlisted = [
+            ("worker_timeout", Series::WorkerTimeouts),
+            ("worker_killed", Series::WorkerKills),
+        ]
+        .into_iter()
+        .map(|(kind, series)| {
+            report
+                .summary
+                .get(kind)
+                .map_or(0, |n| n.saturating_sub(listed(series)))
+        })
+        .sum();
         let mut totals = [0; 6];
         for (t, series, marked) in timed {
             let i = (local(t) - origin).div_euclid(size) as usize;
@@ -294,6 +317,7 @@ impl TimeBuckets {
             totals,
             untimed,
             omitted: report.side_events.omitted,
+            unlisted,
             top_finding: top.map(|f| (f.rank, f.cause)),
         })
     }

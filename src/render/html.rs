@@ -173,6 +173,13 @@ fn timeline_section(t: &TimeBuckets) -> Markup {
                 }
             }
             @if t.untimed > 0 { " " (t.untimed) " event(s) without a time are not drawn." }
+            @if t.unlisted > 0 {
+                " " (t.unlisted) " worker timeout(s) and kill(s) beyond the listed events are not                   drawn (the findings count them)."
+            }
+            @if t.omitted > 0 {
+                " " (t.omitted) " database or proxy event(s) beyond the first "
+                (crate::report::MAX_SIDE_EVENTS) " are not drawn."
+            }
         }
         (svg::timeline_chart(t))
         div.legend {

@@ -44,6 +44,14 @@ pub fn draw(
     if t.untimed > 0 {
         writeln!(out, "({} event(s) without a time are not drawn)", t.untimed)?;
     }
+    if t.unlisted > 0 {
+        writeln!(
+            out,
+            "({} worker timeout(s) and kill(s) beyond the listed events are not drawn; the \
+             findings count them)",
+            t.unlisted
+        )?;
+    }
     if t.omitted > 0 {
         writeln!(
             out,

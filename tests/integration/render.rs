@@ -298,7 +298,9 @@ impl Timeline {
             .take_while(|l| !l.is_empty())
             .collect();
         assert!(!block.is_empty(), "no timeline in:\n{stdout}");
-        let header = block[1];
+        // Under the heading, notes in parentheses (what is not drawn), then the column names.
+        let notes = block[1..].iter().take_while(|l| l.starts_with('(')).count();
+        let header = block[1 + notes];
         let labels = [
             "timeouts",
             "kills",
@@ -313,7 +315,7 @@ impl Timeline {
             .collect();
         columns.sort();
         let mut rows = Vec::new();
-        for line in &block[2..] {
+        for line in &block[2 + notes..] {
             let chars: Vec<char> = line.chars().collect();
             let time: String = chars[..columns[0].0].iter().collect::<String>();
             if line.contains("quiet rows") {
@@ -482,6 +484,34 @@ fn timeline_counts_the_5xx_of_an_access_log_once() {
     let run = run_with(&["logs", &error, &nginx_error], &[]);
     let t = Timeline::of(&run.stdout);
     assert_eq!(t.total("5xx"), 1, "{}", t.text);
+}
+
+#[test]
+fn timeline_says_what_it_does_not_draw_beyond_the_listing_cap() {
+    // 20,005 timeouts, one a second: the report lists 20,000 events and counts the rest.
+    let start = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00+00:00").unwrap();
+    let mut log = String::new();
+    for i in 0..20_005i64 {
+        let t = start + chrono::Duration::seconds(i);
+        log.push_str(&format!(
+            "[{}] [1] [CRITICAL] WORKER TIMEOUT (pid:{})\n",
+            t.format("%Y-%m-%d %H:%M:%S %z"),
+            100 + i
+        ));
+    }
+    let dir = TempDir::new("render-cap");
+    let path = dir.join("error.log");
+    std::fs::write(&path, log).unwrap();
+    let run = run(&["logs", path.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let t = Timeline::of(&run.stdout);
+    assert_eq!(t.total("timeouts"), 20_000, "{}", t.text);
+    assert!(
+        t.text
+            .contains("(5 worker timeout(s) and kill(s) beyond the listed events are not drawn"),
+        "{}",
+        t.text
+    );
 }
 
 #[test]
