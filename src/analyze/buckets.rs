@@ -9,7 +9,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, FixedOffset};
 
 use crate::analyze::proxy_join::ProxyLine;
-use crate::parse::access::AccessLine;
 use crate::parse::nginx::UpstreamEnd;
 use crate::parse::pg::{LockState, PgEvent, PgEventKind};
 use crate::report::{Cause, Event, EventDetail, Finding, Report, SideEvent, SideKind, Source};
@@ -41,13 +40,19 @@ pub fn pg_side_event(path: &Arc<str>, e: &PgEvent<'_>) -> Option<SideEvent> {
     })
 }
 
-/// The timeline's side event for an access-log line with a 5xx status.
-pub fn access_side_event(path: &Arc<str>, line: u64, a: &AccessLine) -> SideEvent {
+/// The timeline's side event for a request line (an access log's, a router's) that answered a
+/// 5xx `status`.
+pub fn answer_side_event(
+    path: &str,
+    line: u64,
+    time: DateTime<FixedOffset>,
+    status: u16,
+) -> SideEvent {
     SideEvent {
-        time: a.time,
-        kind: SideKind::ProxyError(a.status),
+        time,
+        kind: SideKind::ProxyError(status),
         source: Source {
-            path: Arc::clone(path),
+            path: path.into(),
             line,
         },
     }

@@ -266,7 +266,7 @@ fn hung_requests(inp: &Inputs<'_>, long: &[&EndpointSummary]) -> Option<Finding>
         .iter()
         .map(|e| {
             let proxy = if gave_up(path_of(&e.request)) {
-                ", the proxy gave up: 504"
+                ", the proxy gave up"
             } else {
                 ""
             };
@@ -283,7 +283,7 @@ fn hung_requests(inp: &Inputs<'_>, long: &[&EndpointSummary]) -> Option<Finding>
         .collect();
     for r in &proxy_requests {
         if !long.iter().any(|e| path_of(&e.request) == path_of(r)) {
-            parts.push(format!("{r} (the proxy gave up: 504)"));
+            parts.push(format!("{r} (the proxy gave up)"));
         }
     }
     let count = long.iter().map(|e| e.over_timeout).sum::<u64>() + proxy_only.len() as u64;

@@ -349,7 +349,7 @@ pub fn proxy_timeout_finding(lines: &[&ProxyLine]) -> Option<Finding> {
         severity: Severity::High,
         confidence: Confidence::High,
         title: format!(
-            "{}{on}: the proxy gave up before Gunicorn (504s while the workers kept running)",
+            "{}{on}: the proxy gave up before Gunicorn (the client got a 504/503 while the workers kept running)",
             plural(count, "proxy timeout", "proxy timeouts")
         ),
         count,
@@ -357,10 +357,11 @@ pub fn proxy_timeout_finding(lines: &[&ProxyLine]) -> Option<Finding> {
         pids: Vec::new(),
         first_seen: lines.iter().filter_map(|l| l.up.time).min(),
         last_seen: lines.iter().filter_map(|l| l.up.time).max(),
-        reason: "nginx logged 'upstream timed out (110: Connection timed out) while reading \
-                 response header from upstream': it stopped waiting after proxy_read_timeout and \
-                 answered 504 while the worker was still on the request, so proxy_read_timeout \
-                 is below Gunicorn's timeout"
+        reason: "the proxy logged that it stopped waiting (nginx's 'upstream timed out (110: \
+                 Connection timed out) while reading response header from upstream' after \
+                 proxy_read_timeout, Heroku's H12 after its fixed 30 s) and answered 504/503 \
+                 while the worker was still on the request, so the proxy's timeout is below \
+                 Gunicorn's"
             .into(),
         evidence: lines
             .iter()

@@ -15,13 +15,13 @@ use crate::analyze::worker_findings::{self, Groups};
 use crate::cli::LogsArgs;
 use crate::commands::{Window, check_stdin_once, progress_for};
 use crate::input;
-use crate::parse::access;
 use crate::parse::applog::{AppLogReader, AppRecord};
 use crate::parse::detect::{LogKind, detect};
 use crate::parse::gunicorn::GunicornLog;
 use crate::parse::kernel;
 use crate::parse::nginx;
 use crate::parse::pg::{PgEvent, PgLogReader};
+use crate::parse::requests::{self, Writer};
 use crate::parse::skips::Skips;
 use crate::report::{CommandName, Evidence, InputSummary, Report, Warning};
 
@@ -52,6 +52,8 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     let mut worker_class: Option<String> = None;
     let mut gunicorn_records = 0u64;
     let mut deferred_app: Vec<input::Input> = Vec::new();
+    // The proxy's request ends read from router lines (Heroku's H12/H13), with their zone.
+    let mut routed: Vec<ProxyLine> = Vec::new();
     let mut deferred_pg: Vec<input::Input> = Vec::new();
     // 5xx answers read from access logs, for the timeline; when there are any, the error log's
     // 502/504 (the same answers seen from the other side) are not counted again.
@@ -93,40 +95,19 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
             LogKind::Access => {
                 let mut lossy = 0;
                 let mut skips = Skips::default();
-                let shared: std::sync::Arc<str> = path.as_str().into();
                 let counts = opened.for_each_line(|line| {
                     let (text, bad) = input::decode(line.bytes);
                     lossy += u64::from(bad);
-                    let Some(a) = access::parse_line(&text) else {
+                    if !feed_request(
+                        &path,
+                        line.number,
+                        &text,
+                        &mut endpoints,
+                        &mut routed,
+                        &mut access_5xx,
+                    ) {
                         skips.record("not an access-log line", line.number);
-                        return;
-                    };
-                    if a.status >= 500 && window.contains(Some(a.time)) {
-                        access_5xx.push(buckets::access_side_event(&shared, line.number, &a));
                     }
-                    let source = if a.upstream_fields {
-                        TimingSource::ProxyAccess
-                    } else if a.pid.is_some() {
-                        TimingSource::GunicornAccess
-                    } else {
-                        TimingSource::Access
-                    };
-                    let evidence = || Evidence {
-                        path: path.clone(),
-                        line: Some(line.number),
-                        text: crate::parse::cap(&text, 400).to_string(),
-                    };
-                    endpoints.push(
-                        source,
-                        &Request {
-                            time: a.time,
-                            method: Some(&a.method),
-                            path: &a.path,
-                            status: Some(a.status),
-                            seconds: a.seconds,
-                            evidence: &evidence,
-                        },
-                    );
                 })?;
                 report
                     .inputs
@@ -174,7 +155,23 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         }
         let mut log = GunicornLog::new(&path);
         let mut sink = |event| timeline.push(event);
-        let counts = opened.for_each_line(|line| log.push(line, &mut sink))?;
+        // Access or router lines mixed into the stream (a container's output, `heroku logs`)
+        // are read too when the first lines show some; the check costs one search per line.
+        let mixed = requests::some_in(opened.head());
+        let counts = opened.for_each_line(|line| {
+            if mixed && looks_like_request(line.bytes) {
+                let (text, _) = input::decode(line.bytes);
+                feed_request(
+                    &path,
+                    line.number,
+                    &text,
+                    &mut endpoints,
+                    &mut routed,
+                    &mut access_5xx,
+                );
+            }
+            log.push(line, &mut sink)
+        })?;
         let parsed = log.finish(&mut sink);
         gunicorn_records += parsed.records;
         report
@@ -233,6 +230,8 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
             })
         })
         .collect();
+    let mut proxy = proxy;
+    proxy.extend(routed);
     let proxy_timeouts = proxy_join::join(&mut incidents, &proxy);
     if access_5xx.list.is_empty() {
         report.side_events.extend(
@@ -243,7 +242,12 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         );
     } else {
         report.side_events.omitted += access_5xx.omitted;
-        report.side_events.extend(access_5xx.list);
+        report.side_events.extend(
+            access_5xx
+                .list
+                .into_iter()
+                .filter(|s| window.contains(Some(s.time))),
+        );
     }
 
     let app_plan = input::plan(&args.app_log)?;
@@ -441,6 +445,9 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         });
     report.findings.extend(endpoint_findings);
     report.warnings.extend(endpoint_warnings);
+    report
+        .warnings
+        .extend(slow_together(&incidents, &endpoints, timeout.seconds));
     if endpoints.dropped_requests > 0 {
         report.warnings.push(Warning {
             code: "endpoints_capped",
@@ -512,6 +519,123 @@ impl Pending {
             Pending::Opened(i) => i,
         })
     }
+}
+
+/// Endpoints needed slow at once around a timeout to call it a shared slowdown.
+const SLOW_TOGETHER_ENDPOINTS: usize = 3;
+
+/// A note when requests to several endpoints were slow around a worker timeout: the cause is
+/// something they share (the database, the host), not one endpoint's code. It names no cause.
+fn slow_together(
+    incidents: &[incident::Incident],
+    endpoints: &Endpoints,
+    timeout_s: f64,
+) -> Option<Warning> {
+    let window = chrono::Duration::milliseconds((timeout_s * 1000.0) as i64);
+    let mut times: Vec<_> = incidents
+        .iter()
+        .filter(|i| i.timed && i.timeout.is_some())
+        .map(|i| i.time)
+        .collect();
+    times.sort();
+    times.dedup();
+    let (t, slow) = times
+        .iter()
+        .map(|t| (*t, endpoints.slow_near(*t, window)))
+        .max_by_key(|(_, s)| s.len())?;
+    if slow.len() < SLOW_TOGETHER_ENDPOINTS {
+        return None;
+    }
+    let shown: Vec<&str> = slow.iter().take(6).copied().collect();
+    Some(Warning {
+        code: "slow_together",
+        message: format!(
+            "{} endpoints were slow (two thirds of the timeout or more) within {} s of the worker \
+             timeout at {}: {}{}",
+            slow.len(),
+            timeout_s,
+            t.to_rfc3339(),
+            shown.join(", "),
+            if slow.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            }
+        ),
+        advice: "When everything slows down at once the cause is shared: look at the database at \
+                 that time (--pg-log: lock waits, slow statements), at the host (CPU steal, swap, \
+                 throttling) and at an upstream they all call, before any one endpoint's code."
+            .into(),
+    })
+}
+
+/// A cheap look for the marks of an access or router line.
+fn looks_like_request(bytes: &[u8]) -> bool {
+    use memchr::memmem;
+    static ROUTER: std::sync::LazyLock<memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memmem::Finder::new(b"heroku[router]: "));
+    static QUOTED_REQUEST: std::sync::LazyLock<memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memmem::Finder::new(b" HTTP/"));
+    ROUTER.find(bytes).is_some() || QUOTED_REQUEST.find(bytes).is_some()
+}
+
+/// Takes one line of an access-style log into the endpoint statistics, and a router's
+/// unanswered request (Heroku's H12/H13/H18) into the proxy's lines; false when the line is
+/// not one.
+fn feed_request(
+    path: &str,
+    number: u64,
+    text: &str,
+    endpoints: &mut Endpoints,
+    routed: &mut Vec<ProxyLine>,
+    answers_5xx: &mut crate::report::SideEvents,
+) -> bool {
+    let Some(r) = requests::parse_line(text) else {
+        return false;
+    };
+    if let (Some(time), Some(status)) = (r.time, r.status)
+        && status >= 500
+    {
+        answers_5xx.push(buckets::answer_side_event(path, number, time, status));
+    }
+    let evidence = || Evidence {
+        path: path.to_string(),
+        line: Some(number),
+        text: crate::parse::cap(text, 400).to_string(),
+    };
+    if let Some(time) = r.time {
+        let source = match r.writer {
+            Writer::Proxy => TimingSource::ProxyAccess,
+            Writer::Gunicorn => TimingSource::GunicornAccess,
+            Writer::Unknown => TimingSource::Access,
+        };
+        endpoints.push(
+            source,
+            &Request {
+                time,
+                method: Some(&r.method),
+                path: &r.path,
+                status: r.status,
+                seconds: r.seconds,
+                evidence: &evidence,
+            },
+        );
+    }
+    if let Some(end) = r.proxy_end
+        && routed.len() < MAX_PROXY_LINES
+    {
+        routed.push(ProxyLine {
+            up: nginx::NginxUpstream {
+                end,
+                time: r.time,
+                request: Some(format!("{} {}", r.method, r.path)),
+            },
+            path: path.to_string(),
+            line: number,
+            text: crate::parse::cap(text, 400).to_string(),
+        });
+    }
+    true
 }
 
 /// A `django.request` exception that is the database's: evidence for its endpoint.

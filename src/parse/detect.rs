@@ -4,7 +4,7 @@
 use crate::input::Line;
 use crate::parse::gunicorn::GunicornLog;
 use crate::parse::pg::PgLogReader;
-use crate::parse::{access, applog, kernel, nginx};
+use crate::parse::{access, applog, heroku, kernel, nginx};
 
 /// The kinds of log `wtdiag logs` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,11 +98,13 @@ pub fn detect(head: &[u8]) -> LogKind {
     if nginx::looks_like_error_log(head) {
         return LogKind::NginxError;
     }
-    if access::looks_like_access_log(head) {
-        return LogKind::Access;
-    }
+    // Gunicorn's records first: a container's output mixes them with access lines, and
+    // `heroku logs` with the router's, which the Gunicorn pass reads too.
     if gunicorn_records(head) > 0 {
         return LogKind::Gunicorn;
+    }
+    if access::looks_like_access_log(head) || heroku::looks_like_router_log(head) {
+        return LogKind::Access;
     }
     if is_postgres(head) {
         return LogKind::Postgres;

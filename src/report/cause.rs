@@ -167,8 +167,9 @@ impl Cause {
                  every outbound call's timeout. Set proxy_read_timeout a few seconds above \
                  Gunicorn's timeout (35s for 30s), or lower Gunicorn's: when the proxy gives up \
                  first, the client gets a 504 while the worker keeps running the request for \
-                 nothing, holding its slot until Gunicorn's own timeout. Then fix the slow \
-                 request itself (see the other findings)."
+                 nothing, holding its slot until Gunicorn's own timeout. On Heroku the router's \
+                 30 s cannot be changed and includes queueing: keep Gunicorn's timeout well below \
+                 it (20-25 s). Then fix the slow request itself (see the other findings)."
             }
             Cause::SlowEndpoint => {
                 "This endpoint already takes most of Gunicorn's timeout: find what it waits on \

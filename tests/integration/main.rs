@@ -6,6 +6,7 @@ mod attribution;
 mod bad_input;
 mod common;
 mod generated;
+mod heroku;
 mod kernel;
 mod live;
 mod live_security;
