@@ -157,7 +157,7 @@ impl Series {
             Series::LockWaits => "lock waits begun (still waiting for ...)",
             Series::SlowStatements => "statements of 1 s or more",
             Series::Deadlocks => "deadlocks detected",
-            Series::ProxyErrors => "5xx answered to clients (access logs, else nginx's 502/504)",
+            Series::ProxyErrors => "5xx answered to clients (request lines, else nginx's 502/504)",
         }
     }
 
