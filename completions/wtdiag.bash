@@ -185,7 +185,7 @@ _wtdiag() {
             return 0
             ;;
         wtdiag__subcmd__live)
-            opts="-o -h --pid --duration --interval --py-spy --nonblocking --pg --timeout --format --output --fail-on --no-progress --help"
+            opts="-o -h --pid --duration --interval --py-spy --nonblocking --pg --timeout --format --output --color --ascii --fail-on --no-progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -216,7 +216,7 @@ _wtdiag() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json markdown html" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -225,6 +225,10 @@ _wtdiag() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --fail-on)
@@ -239,7 +243,7 @@ _wtdiag() {
             return 0
             ;;
         wtdiag__subcmd__logs)
-            opts="-o -h --app-log --pg-log --pg-tz --timeout --since --until --format --output --fail-on --no-progress --help"
+            opts="-o -h --app-log --pg-log --pg-tz --timeout --since --until --format --output --color --ascii --fail-on --no-progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -270,7 +274,7 @@ _wtdiag() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json markdown html" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -279,6 +283,10 @@ _wtdiag() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --fail-on)
@@ -307,7 +315,7 @@ _wtdiag() {
             return 0
             ;;
         wtdiag__subcmd__pg)
-            opts="-o -h --prefix --pg-tz --top --n1-min-repeats --n1-min-total-ms --n1-max-gap-ms --event-min-ms --since --until --format --output --fail-on --no-progress --help"
+            opts="-o -h --prefix --pg-tz --top --n1-min-repeats --n1-min-total-ms --n1-max-gap-ms --event-min-ms --since --until --format --output --color --ascii --fail-on --no-progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -350,7 +358,7 @@ _wtdiag() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json markdown html" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -359,6 +367,10 @@ _wtdiag() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --fail-on)

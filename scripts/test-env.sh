@@ -3,7 +3,8 @@
 #   - a Python venv at fixtures/.cache/venv-test with gunicorn, Django, psycopg2-binary,
 #     requests, py-spy, and for the worker-class tests of `wtdiag live` gevent (+ packaging,
 #     which Gunicorn's gevent worker imports) and uvicorn, from PyPI (pinned below);
-#   - PostgreSQL server binaries (Debian's postgresql-15) when `initdb` is missing.
+#   - PostgreSQL server binaries (Debian's postgresql-15) when `initdb` is missing;
+#   - headless Chromium (Debian's chromium) for the HTML report tests, when missing.
 # Prints nothing on success but the venv path on its last line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,16 @@ if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev
     sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
   fi
 fi
+
+if ! command -v chromium >/dev/null; then
+  echo "test-env: installing Chromium (Debian chromium), for the HTML report tests" >&2
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi
+command -v chromium >/dev/null || { echo "test-env: chromium missing after install" >&2; exit 1; }
 
 stamp="$VENV/.wtdiag-requirements"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${REQUIREMENTS[*]}" ]; then

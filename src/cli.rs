@@ -4,7 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 
 use crate::exit_code;
-use crate::render::Format;
+use crate::render::{ColorChoice, Format};
 use crate::report::Severity;
 
 #[derive(Debug, Parser)]
@@ -50,12 +50,21 @@ pub enum Command {
 /// Options every diagnosing subcommand shares.
 #[derive(Debug, Args, Clone)]
 pub struct OutputArgs {
-    /// Output format
+    /// Output format: table (with a timeline), json, markdown (GitHub), html (one
+    /// self-contained page with charts; use with -o)
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Write the report to this file instead of stdout ('-' is stdout)
     #[arg(long, short = 'o', value_name = "FILE", default_value = "-")]
     pub output: String,
+    /// Color the table: auto (only on a terminal; NO_COLOR disables, CLICOLOR_FORCE forces),
+    /// always, never
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Draw the table's timeline with ASCII characters only (the default is ASCII anyway under
+    /// TERM=dumb or a non-UTF-8 locale)
+    #[arg(long)]
+    pub ascii: bool,
     /// Exit with code 1 when a finding of this severity or worse is reported (CI gate)
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<Severity>,

@@ -1,6 +1,7 @@
 //! Analysis: events in, causes and findings out. Knows nothing about text formats.
 
 pub mod applog_join;
+pub mod buckets;
 pub mod endpoint_findings;
 pub mod endpoints;
 pub mod incident;

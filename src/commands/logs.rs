@@ -3,6 +3,7 @@
 use anyhow::Result;
 
 use crate::analyze::applog_join::AppLogJoin;
+use crate::analyze::buckets;
 use crate::analyze::endpoint_findings::{self, DEFAULT_TIMEOUT_S, Timeout};
 use crate::analyze::endpoints::{Endpoints, Request, TimingSource};
 use crate::analyze::incident;
@@ -54,6 +55,9 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     // The proxy's request ends read from router lines (Heroku's H12/H13), with their zone.
     let mut routed: Vec<ProxyLine> = Vec::new();
     let mut deferred_pg: Vec<input::Input> = Vec::new();
+    // 5xx answers read from access logs, for the timeline; when there are any, the error log's
+    // 502/504 (the same answers seen from the other side) are not counted again.
+    let mut access_5xx = crate::report::SideEvents::default();
     let mut plan = input::plan(&args.files)?;
     report.warnings.extend(duplicate_warnings(&plan));
     plan.inputs.sort_by_key(|p| p.first);
@@ -98,7 +102,14 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
                     }
                     let (text, bad) = input::decode(line.bytes);
                     lossy += u64::from(bad);
-                    if !feed_request(&path, line.number, &text, &mut endpoints, &mut routed) {
+                    if !feed_request(
+                        &path,
+                        line.number,
+                        &text,
+                        &mut endpoints,
+                        &mut routed,
+                        &mut access_5xx,
+                    ) {
                         skips.record("not an access-log line", line.number);
                     }
                 })?;
@@ -154,7 +165,14 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         let counts = opened.for_each_line(|line| {
             if mixed && looks_like_request(line.bytes) {
                 let (text, _) = input::decode(line.bytes);
-                feed_request(&path, line.number, &text, &mut endpoints, &mut routed);
+                feed_request(
+                    &path,
+                    line.number,
+                    &text,
+                    &mut endpoints,
+                    &mut routed,
+                    &mut access_5xx,
+                );
             }
             log.push(line, &mut sink)
         })?;
@@ -219,6 +237,22 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     let mut proxy = proxy;
     proxy.extend(routed);
     let proxy_timeouts = proxy_join::join(&mut incidents, &proxy);
+    if access_5xx.list.is_empty() {
+        report.side_events.extend(
+            proxy
+                .iter()
+                .filter_map(buckets::proxy_side_event)
+                .filter(|s| window.contains(Some(s.time))),
+        );
+    } else {
+        report.side_events.omitted += access_5xx.omitted;
+        report.side_events.extend(
+            access_5xx
+                .list
+                .into_iter()
+                .filter(|s| window.contains(Some(s.time))),
+        );
+    }
 
     let app_plan = input::plan(&args.app_log)?;
     report.warnings.extend(duplicate_warnings(&app_plan));
@@ -313,7 +347,14 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         let compressed = opened.compressed;
         let mut join = PgJoin::new(&incidents);
         let mut reader = PgLogReader::with_zones(None, pg_zones.clone());
-        let mut sink = |e: &PgEvent<'_>| join.push(path, e);
+        let side = &mut report.side_events;
+        let shared: std::sync::Arc<str> = path.as_str().into();
+        let mut sink = |e: &PgEvent<'_>| {
+            side.extend(
+                buckets::pg_side_event(&shared, e).filter(|s| window.contains(Some(s.time))),
+            );
+            join.push(path, e)
+        };
         let counts = opened.for_each_line(|line| reader.push(line, &mut sink))?;
         let read = reader.finish(&mut sink);
         let ambiguous = join.finish(&mut incidents);
@@ -428,6 +469,7 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     if !endpoints.is_empty() {
         report.client_impact = endpoints.client_impact();
         report.endpoints = Some(endpoint_list);
+        report.endpoint_timeout_s = Some(timeout.seconds);
     }
     report
         .findings
@@ -550,10 +592,16 @@ fn feed_request(
     text: &str,
     endpoints: &mut Endpoints,
     routed: &mut Vec<ProxyLine>,
+    answers_5xx: &mut crate::report::SideEvents,
 ) -> bool {
     let Some(r) = requests::parse_line(text) else {
         return false;
     };
+    if let (Some(time), Some(status)) = (r.time, r.status)
+        && status >= 500
+    {
+        answers_5xx.push(buckets::answer_side_event(path, number, time, status));
+    }
     let evidence = || Evidence {
         path: path.to_string(),
         line: Some(number),

@@ -15,6 +15,8 @@ mod logs;
 mod pg;
 mod pg_servers;
 mod proxy;
+mod render;
+mod render_html;
 mod sources;
 mod wild;
 mod worst_shapes;
