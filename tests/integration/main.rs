@@ -14,5 +14,6 @@ mod logs;
 mod pg;
 mod pg_servers;
 mod proxy;
+mod watch;
 mod wild;
 mod worst_shapes;

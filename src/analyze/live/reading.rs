@@ -583,3 +583,14 @@ pub(super) fn hot_frames<'a>(stacks: impl Iterator<Item = &'a ThreadStack>) -> V
     })
     .collect()
 }
+
+/// How many of `samples` to read for the request a worker was serving when it was stopped: up
+/// to the last sample in which a thread serves a request. The samples after it show the worker
+/// leaving (Gunicorn's abort handler ran `sys.exit`, the exception unwound the request), which
+/// would otherwise read as an idle worker.
+pub fn serving_samples(samples: &[Sample]) -> usize {
+    samples
+        .iter()
+        .rposition(|s| s.threads.iter().any(|t| is_serving(&t.frames)))
+        .map_or(samples.len(), |last| last + 1)
+}
