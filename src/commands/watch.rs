@@ -4,7 +4,7 @@
 //! `analyze::live` and written at once (JSON Lines or a table line) → on Ctrl-C, SIGTERM or
 //! `--duration`, a summary report of everything caught.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +24,7 @@ use crate::live::{parse_duration, procfs};
 use crate::render::{self, Format};
 use crate::report::{CommandName, Report, Warning};
 use crate::watch::Threshold;
-use crate::watch::episode::{self, Caught, Episode, EpisodeConfig};
+use crate::watch::episode::{self, Caught, CaughtBy, Episode, EpisodeConfig, MemoryPoint};
 use crate::watch::fleet::{self, Fleet};
 use crate::watch::incident::{self, Incident, Setting};
 
@@ -33,6 +33,14 @@ const POLL: Duration = Duration::from_millis(250);
 /// An idle worker's heartbeat ages up to its loop's wait (half the timeout for sync workers)
 /// plus the time of one loop turn; a worker is caught only this far past that.
 const IDLE_MARGIN_SECONDS: f64 = 1.0;
+/// Memory readings per worker looked at for growth (2 s of polls).
+const MEMORY_WINDOW: usize = 9;
+/// A worker is caught for memory when its RSS grows this much within the window...
+const RSS_GROWTH_MIN_BYTES: u64 = 64 << 20;
+/// ...at least this fast (the rate `analyze::live` calls a memory problem)...
+const RSS_GROWTH_MIN_BYTES_PER_SECOND: f64 = (20 << 20) as f64;
+/// ...or when this much more of it goes to swap within the window.
+const SWAP_GROWTH_MIN_BYTES: u64 = 8 << 20;
 /// Incidents kept for the summary's findings; later ones are written and counted only.
 const MAX_KEPT_INCIDENTS: usize = 1000;
 
@@ -214,6 +222,7 @@ impl Watcher {
         let mut fleet = Fleet::default();
         let (tx, rx) = mpsc::channel::<Episode>();
         let mut running: BTreeMap<u32, JoinHandle<()>> = BTreeMap::new();
+        let mut memory: HashMap<u32, VecDeque<(Instant, u64, u64)>> = HashMap::new();
         let mut ended = Ended::Stopped;
         let mut result: Result<()> = Ok(());
         loop {
@@ -226,11 +235,43 @@ impl Watcher {
             }
             let workers = fleet.workers(master);
             let now = SystemTime::now();
+            let now_i = Instant::now();
+            memory.retain(|pid, _| workers.contains(pid) && !running.contains_key(pid));
+            for pid in workers.iter().filter(|p| !running.contains_key(p)) {
+                if let Ok(m) = procfs::memory(*pid) {
+                    let h = memory.entry(*pid).or_default();
+                    if h.len() == MEMORY_WINDOW {
+                        h.pop_front();
+                    }
+                    h.push_back((now_i, m.rss_bytes, m.swap_bytes));
+                }
+            }
             for (pid, beat) in fleet::heartbeats(&workers, now) {
-                if beat.age < trigger || running.contains_key(&pid) {
+                if running.contains_key(&pid) {
                     continue;
                 }
+                let history = memory.get(&pid);
+                let by = if beat.age >= trigger {
+                    CaughtBy::Heartbeat
+                } else if history.is_some_and(memory_grows) {
+                    CaughtBy::Memory
+                } else {
+                    continue;
+                };
+                let memory_before = match (by, history) {
+                    (CaughtBy::Memory, Some(h)) => h
+                        .iter()
+                        .map(|(at, rss, swap)| MemoryPoint {
+                            at_seconds: -((now_i - *at).as_secs_f64() * 100.0).round() / 100.0,
+                            rss_bytes: *rss,
+                            swap_bytes: *swap,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
                 let caught = Caught {
+                    by,
+                    memory_before,
                     pid,
                     at: now,
                     inode: beat.inode,
@@ -262,6 +303,7 @@ impl Watcher {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
+        self.counts.insert("workers", fleet.seen);
         // Episodes still running end now: their py-spy is stopped, the workers run on.
         stop.store(true, Ordering::SeqCst);
         drop(tx);
@@ -407,6 +449,20 @@ impl Watcher {
         }
         self.out.flush().context("cannot write the summary")
     }
+}
+
+/// RSS growing fast over the window, or pages going to swap: the worker is caught before the
+/// OOM killer (or a container's memory limit) ends it, with no timeout in sight.
+fn memory_grows(history: &VecDeque<(Instant, u64, u64)>) -> bool {
+    let (Some(first), Some(last)) = (history.front(), history.back()) else {
+        return false;
+    };
+    let seconds = (last.0 - first.0).as_secs_f64();
+    let grown = last.1.saturating_sub(first.1);
+    let rss_fast = seconds > 0.0
+        && grown >= RSS_GROWTH_MIN_BYTES
+        && grown as f64 / seconds >= RSS_GROWTH_MIN_BYTES_PER_SECOND;
+    rss_fast || last.2.saturating_sub(first.2) >= SWAP_GROWTH_MIN_BYTES
 }
 
 fn master_timeout(args: &WatchArgs, target: &target::Target) -> MasterTimeout {

@@ -72,7 +72,11 @@ fn headline(report: &Report) -> String {
     if skipped > 0 {
         s.push_str(&format!(" ({skipped} skipped)"));
     }
-    if report.workers.is_some() {
+    if report.command == crate::report::CommandName::Watch {
+        // `watch` reads processes, not files.
+        s = "wtdiag watch: workers followed by heartbeat, caught ones sampled with py-spy"
+            .to_string();
+    } else if report.workers.is_some() {
         // `live` reads processes, not files.
         s = "wtdiag live: sampled with py-spy".to_string();
     }

@@ -40,9 +40,34 @@ pub struct EpisodeConfig {
     pub dsn: Option<String>,
 }
 
-/// A worker whose heartbeat passed the threshold.
+/// Why a worker was caught.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaughtBy {
+    /// Its heartbeat passed the threshold.
+    Heartbeat,
+    /// Its RSS grew fast, or its pages went to swap, before any timeout.
+    Memory,
+}
+
+/// One memory reading of a caught worker, for the incident's RSS curve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MemoryPoint {
+    /// Seconds from `caught_at` (negative: read before it was caught).
+    pub at_seconds: f64,
+    pub rss_bytes: u64,
+    pub swap_bytes: u64,
+}
+
+/// Memory points kept per episode (the latest).
+pub const MAX_MEMORY_POINTS: usize = 120;
+
+/// A worker whose heartbeat passed the threshold, or whose memory grew fast.
 #[derive(Debug, Clone)]
 pub struct Caught {
+    pub by: CaughtBy,
+    /// The memory readings that led to the catch (memory catches), oldest first.
+    pub memory_before: Vec<MemoryPoint>,
     pub pid: u32,
     /// When watch saw the heartbeat past the threshold.
     pub at: SystemTime,
@@ -100,6 +125,9 @@ pub struct Episode {
     pub max_age: f64,
     pub memory_first: Option<MemoryReading>,
     pub memory_last: Option<MemoryReading>,
+    /// RSS and swap over the episode (with the readings before the catch), at most
+    /// [`MAX_MEMORY_POINTS`].
+    pub memory_curve: Vec<MemoryPoint>,
 }
 
 /// Follows `caught` until its episode ends. Returns within about `interval` of `stop` being set,
@@ -121,6 +149,7 @@ pub fn follow(caught: Caught, config: &EpisodeConfig, stop: &AtomicBool) -> Epis
         max_age: caught.age,
         memory_first: None,
         memory_last: None,
+        memory_curve: caught.memory_before.clone(),
         caught,
     };
     let mut pg = PgState::default();
@@ -169,6 +198,14 @@ pub fn follow(caught: Caught, config: &EpisodeConfig, stop: &AtomicBool) -> Epis
                     if let Some(m) = read_memory(pid, start) {
                         episode.memory_first.get_or_insert(m);
                         episode.memory_last = Some(m);
+                        if episode.memory_curve.len() == MAX_MEMORY_POINTS {
+                            episode.memory_curve.remove(0);
+                        }
+                        episode.memory_curve.push(MemoryPoint {
+                            at_seconds: (m.at.as_secs_f64() * 100.0).round() / 100.0,
+                            rss_bytes: m.memory.rss_bytes,
+                            swap_bytes: m.memory.swap_bytes,
+                        });
                     }
                 }
                 Err(PySpyError::Exited { .. }) => break Outcome::Killed,

@@ -10,7 +10,7 @@
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
 
-use super::episode::{Episode, Outcome};
+use super::episode::{CaughtBy, Episode, MemoryPoint, Outcome};
 use crate::analyze::live::{
     self as diagnosis, BackendLookup, LiveContext, MemoryTrend, WorkerDiagnosis, WorkerInput,
 };
@@ -38,6 +38,12 @@ pub struct Incident {
     pub worker: WorkerState,
     /// `killed`, `recovered` or `interrupted` (watch stopped first).
     pub outcome: Outcome,
+    /// `heartbeat` (silent past the threshold) or `memory` (RSS growing fast, or pages going
+    /// to swap).
+    pub caught_by: CaughtBy,
+    /// RSS and swap while caught, with the readings that led to a memory catch (negative
+    /// `at_seconds`); at most 120 points.
+    pub rss_curve: Vec<MemoryPoint>,
     /// When watch saw the heartbeat pass the threshold (UTC).
     pub caught_at: DateTime<FixedOffset>,
     /// When the episode ended: the worker found dead, its heartbeat moving again, or watch
@@ -233,6 +239,8 @@ pub fn diagnose(episode: &Episode, setting: &Setting) -> Option<(Incident, Worke
         kind: KIND,
         worker: state,
         outcome: episode.outcome,
+        caught_by: episode.caught.by,
+        rss_curve: episode.memory_curve.clone(),
         caught_at: to_fixed(episode.caught.at),
         ended_at: to_fixed(episode.ended_at),
         request,

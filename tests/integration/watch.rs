@@ -474,3 +474,61 @@ fn watch_errors_say_what_to_do_and_exit_2() {
         &["not a Gunicorn master", "master's pid"],
     );
 }
+
+/// A request that grows its worker's memory fast is caught before any timeout, and recorded with
+/// its RSS curve and request when the OOM killer (here the test, as make.sh does) takes it.
+#[test]
+fn watch_catches_fast_memory_growth_before_the_oom_kill() {
+    let venv = venv();
+    let mut g = Gunicorn::start_timed(
+        "watch-memory",
+        &venv,
+        2,
+        ("wtapp.wsgi:application", &["-k", "sync"]),
+        None,
+        None,
+        false,
+        TIMEOUT,
+    );
+    let watch = Watch::start("memory", g.master(), &[]);
+    g.fire("/memory");
+    let (pid, _) = g.serving("/memory");
+    let rss = |pid: u32| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    wait_until(
+        "the worker to hold 400 MiB",
+        Duration::from_secs(30),
+        || rss(pid) >= 400 << 20,
+    );
+    assert!(signal(pid, Signal::SIGKILL), "the OOM killer's stand-in");
+    wait_until("the memory incident", Duration::from_secs(30), || {
+        watch.incident_of(pid, "/memory").is_some()
+    });
+    let i = watch.incident_of(pid, "/memory").unwrap();
+    assert_eq!(i["caught_by"], "memory", "{i:#}");
+    assert_eq!(i["outcome"], "killed", "{i:#}");
+    assert_eq!(i["cause"], "memory", "{i:#}");
+    assert!(
+        i["max_heartbeat_age"].as_f64().unwrap() < TIMEOUT / 2.0,
+        "caught long before any timeout: {i:#}"
+    );
+    let curve: Vec<u64> = i["rss_curve"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["rss_bytes"].as_u64().unwrap())
+        .collect();
+    assert!(curve.len() >= 3, "{i:#}");
+    assert!(curve.windows(2).all(|w| w[1] >= w[0]), "{curve:?}");
+    assert!(curve.last().unwrap() - curve[0] >= 100 << 20, "{curve:?}");
+    let (code, lines, stderr) = watch.stop(Signal::SIGTERM);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(lines.last().unwrap()["summary"]["killed"], 1);
+}
