@@ -532,3 +532,47 @@ fn watch_catches_fast_memory_growth_before_the_oom_kill() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(lines.last().unwrap()["summary"]["killed"], 1);
 }
+
+/// Idle workers whose heartbeats age to exactly half the timeout, again and again: watch ends
+/// after --duration with no incident, no py-spy run, and the summary table.
+#[test]
+fn watch_over_idle_workers_reports_nothing_and_ends_after_its_duration() {
+    let venv = venv();
+    let g = Gunicorn::start_timed(
+        "watch-idle",
+        &venv,
+        2,
+        ("wtapp.wsgi:application", &["-k", "sync"]),
+        None,
+        None,
+        false,
+        4.0,
+    );
+    let started = Instant::now();
+    let run = wtdiag(&[
+        "watch",
+        "--pid",
+        &g.master().to_string(),
+        "--duration",
+        "7s",
+        "--py-spy",
+        venv.join("bin/py-spy").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(started.elapsed() >= Duration::from_secs(7));
+    assert!(
+        run.stderr.contains("3.0 s without heartbeat is sampled"),
+        "caught at half the timeout plus 1 s: {}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.starts_with(
+            "\nwtdiag watch: workers followed by heartbeat, caught ones sampled with py-spy; seen: 2 workers"
+        ),
+        "{}",
+        run.stdout
+    );
+    for absent in ["killed", "recovered", "samples", "idle_catches"] {
+        assert!(!run.stdout.contains(absent), "{absent}: {}", run.stdout);
+    }
+}
