@@ -459,6 +459,39 @@ fn watch_errors_say_what_to_do_and_exit_2() {
         &["--pid", &master, "--py-spy", py_spy, "--threshold", "soon"],
         &["--threshold \"soon\"", "0.5"],
     );
+    // ptrace refused: another user's master (as root: watch run as nobody, from a copy of the
+    // binary nobody can reach).
+    let root = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+    };
+    let shared = TempDir::new("watch-as-nobody");
+    let copy = shared.join("wtdiag");
+    std::fs::copy(env!("CARGO_BIN_EXE_wtdiag"), &copy).expect("copy wtdiag");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for path in [shared.path(), copy.as_path()] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+    }
+    let (mut cmd, target) = if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "nobody", "--"]).arg(&copy);
+        (c, master.clone())
+    } else {
+        (Command::new(env!("CARGO_BIN_EXE_wtdiag")), "1".to_string())
+    };
+    let out = cmd
+        .args(["watch", "--pid", &target, "--py-spy", py_spy])
+        .output()
+        .expect("wtdiag as another user");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    for part in ["permission denied", "CAP_SYS_PTRACE"] {
+        assert!(stderr.contains(part), "{stderr:?} lacks {part:?}");
+    }
+
     // A lone Python process: no workers to follow.
     let python = Guarded::spawn(
         Command::new(venv.join("bin/python")).args(["-c", "import time; time.sleep(60)"]),
