@@ -108,7 +108,16 @@ impl Watch {
     }
 
     /// Sends `sig` and waits for watch to end; returns its exit code and every line.
-    fn stop(mut self, sig: Signal) -> (Option<i32>, Vec<Value>, String) {
+    fn stop(self, sig: Signal) -> (Option<i32>, Vec<Value>, String) {
+        let (code, lines, stderr, _) = self.stop_keeping(sig);
+        (code, lines, stderr)
+    }
+
+    /// Like [`Watch::stop`], keeping its output file (and its directory) for another run.
+    fn stop_keeping(
+        mut self,
+        sig: Signal,
+    ) -> (Option<i32>, Vec<Value>, String, (TempDir, PathBuf)) {
         assert!(signal(self.process.pid(), sig));
         let started = Instant::now();
         let status = self.process.wait();
@@ -117,7 +126,8 @@ impl Watch {
             "watch took {:?} to stop",
             started.elapsed()
         );
-        (status.code(), self.lines(), self.stderr_text())
+        let (lines, stderr) = (self.lines(), self.stderr_text());
+        (status.code(), lines, stderr, (self._dir, self.output))
     }
 }
 
@@ -318,7 +328,7 @@ fn every_cause_is_caught_before_the_kill(version: &str, gunicorn_venv: &Path) {
         .collect();
     assert!(!idle.is_empty());
 
-    let (code, lines, stderr) = watch.stop(Signal::SIGINT);
+    let (code, lines, stderr, (dir, incidents_file)) = watch.stop_keeping(Signal::SIGINT);
     assert_eq!(code, Some(0), "{stderr}");
     let summary = lines.last().expect("the summary line");
     assert_eq!(summary["command"], "watch", "{summary:#}");
@@ -338,6 +348,41 @@ fn every_cause_is_caught_before_the_kill(version: &str, gunicorn_venv: &Path) {
         "n_plus_one",
     ] {
         assert!(causes.contains(&cause), "{cause} not in {causes:?}");
+    }
+
+    // `logs` reads watch's JSON Lines beside the error log (told by content): each timeout of a
+    // killed worker gets the cause and request watch saw, which 20.1's log alone cannot give.
+    let error_log = dir.join("error.log");
+    std::fs::write(&error_log, g.error_log()).expect("copy the error log");
+    let run = wtdiag(&[
+        "logs",
+        error_log.to_str().unwrap(),
+        incidents_file.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    assert!(
+        report["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["format"] == "watch"),
+        "{:#}",
+        report["inputs"]
+    );
+    for ((request, _, cause, _, killed), pid) in cases.iter().zip(&busy) {
+        if !killed {
+            continue;
+        }
+        let timeout = crate::common::events_of(&report, "worker_timeout")
+            .into_iter()
+            .find(|e| e["pid"] == *pid)
+            .unwrap_or_else(|| panic!("{request}: no WORKER TIMEOUT of {pid} in the log"))
+            .clone();
+        assert_eq!(timeout["cause"], *cause, "{request}: {timeout:#}");
+        assert_eq!(timeout["request"], format!("GET {request}"), "{timeout:#}");
     }
     holder.batch_execute("ROLLBACK").ok();
 }
