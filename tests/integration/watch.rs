@@ -654,3 +654,106 @@ fn watch_over_idle_workers_reports_nothing_and_ends_after_its_duration() {
         assert!(!run.stdout.contains(absent), "{absent}: {}", run.stdout);
     }
 }
+
+/// py-spy failing on one worker (a wrapper that fails every dump of that pid): its incident says
+/// so, and the other caught worker is sampled and diagnosed as usual.
+#[test]
+fn a_py_spy_failing_on_one_worker_leaves_the_others_diagnosed() {
+    let venv = venv();
+    let (_blackhole, bh_port) = blackhole(&venv);
+    let mut g = Gunicorn::start_timed(
+        "watch-pyspy-fails",
+        &venv,
+        3,
+        ("wtapp.wsgi:application", &["-k", "sync"]),
+        None,
+        Some(bh_port),
+        false,
+        TIMEOUT,
+    );
+    g.fire("/api/upstream");
+    let (failing, _) = g.serving("/api/upstream");
+    g.fire("/cpu");
+    let (sampled, _) = g.serving("/cpu");
+    // Programs run as root must sit where no one else can write: under Cargo's target dir.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("wtdiag-watch-{}-pyspy", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let wrapper = dir.join("py-spy");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do\n  if [ \"$a\" = {failing} ]; then\n    \
+             echo 'Error: planted failure' >&2; exit 1\n  fi\ndone\nexec {} \"$@\"\n",
+            venv.join("bin/py-spy").display()
+        ),
+    )
+    .expect("write the wrapper");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for (path, mode) in [(&dir, 0o755), (&wrapper, 0o755)] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        }
+    }
+    let dir_text = TempDir::new("watch-pyspy-out");
+    let output = dir_text.join("incidents.jsonl");
+    let mut watch = Guarded::spawn(
+        wtdiag_cmd()
+            .args([
+                "watch",
+                "--pid",
+                &g.master().to_string(),
+                "--format",
+                "json",
+            ])
+            .arg("-o")
+            .arg(&output)
+            .arg("--py-spy")
+            .arg(&wrapper)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+        "wtdiag watch",
+    );
+    let incidents = || -> Vec<Value> {
+        std::fs::read_to_string(&output)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .collect()
+    };
+    let of = |pid: u32| incidents().into_iter().find(|i| i["pid"] == pid);
+    wait_until("both incidents", Duration::from_secs(60), || {
+        of(failing).is_some() && of(sampled).is_some()
+    });
+    let f = of(failing).unwrap();
+    assert_eq!(f["outcome"], "killed", "{f:#}");
+    assert_eq!(f["cause"], "unknown", "{f:#}");
+    assert_eq!(f["samples"], 0, "{f:#}");
+    assert!(
+        f["sampling_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("planted failure"),
+        "{f:#}"
+    );
+    let s = of(sampled).unwrap();
+    assert_eq!(s["cause"], "cpu_bound", "{s:#}");
+    assert!(s["samples"].as_u64().unwrap() >= 2, "{s:#}");
+    assert!(signal(watch.pid(), Signal::SIGTERM));
+    assert_eq!(watch.wait().code(), Some(0));
+    let summary = incidents().pop().unwrap();
+    assert!(
+        summary["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "samples_failed"
+                && w["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&failing.to_string())),
+        "{summary:#}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
