@@ -757,3 +757,51 @@ fn a_py_spy_failing_on_one_worker_leaves_the_others_diagnosed() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `kill -HUP` the master: Gunicorn replaces every worker; watch follows the new ones and catches
+/// a request on one of them.
+#[test]
+fn watch_follows_the_new_workers_after_a_reload() {
+    let venv = venv();
+    let g = Gunicorn::start_timed(
+        "watch-hup",
+        &venv,
+        2,
+        ("wtapp.wsgi:application", &["-k", "sync"]),
+        None,
+        None,
+        false,
+        TIMEOUT,
+    );
+    let watch = Watch::start("hup", g.master(), &[]);
+    let before = g.workers();
+    assert!(signal(g.master(), Signal::SIGHUP));
+    wait_until(
+        "the workers to be replaced",
+        Duration::from_secs(60),
+        || {
+            let now = g.workers();
+            now.len() == 2 && now.iter().all(|p| !before.contains(p))
+        },
+    );
+    let seen = g.app_log().lines().count();
+    let port = g.port();
+    let client = std::thread::spawn(move || get(port, "/cpu/brief?seconds=7.5"));
+    let pid = serving_after(&g, "/cpu/brief", seen);
+    assert!(!before.contains(&pid));
+    wait_until("the new worker's incident", Duration::from_secs(60), || {
+        watch.incident_of(pid, "/cpu/brief?seconds=7.5").is_some()
+    });
+    let i = watch.incident_of(pid, "/cpu/brief?seconds=7.5").unwrap();
+    assert_eq!(i["outcome"], "recovered", "{i:#}");
+    assert_eq!(i["cause"], "cpu_bound", "{i:#}");
+    assert!(client.join().unwrap().contains("primes"));
+    let (code, lines, stderr) = watch.stop(Signal::SIGTERM);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        lines.last().unwrap()["summary"]["workers"],
+        4,
+        "{:#}",
+        lines.last().unwrap()
+    );
+}
