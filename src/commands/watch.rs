@@ -5,7 +5,7 @@
 //! `--duration`, a summary report of everything caught.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -488,9 +488,7 @@ fn master_timeout(args: &WatchArgs, target: &target::Target) -> MasterTimeout {
 /// stdout, or `--output FILE` (created now, so that a bad path fails before watching starts).
 fn open_output(path: &str) -> Result<Box<dyn Write>> {
     if path == "-" {
-        let stdout = io::stdout();
-        let _ = stdout.is_terminal();
-        return Ok(Box::new(BufWriter::new(stdout)));
+        return Ok(Box::new(BufWriter::new(io::stdout())));
     }
     let file = super::create_report_file(path)
         .with_context(|| format!("cannot write the incidents to {path}"))?;
