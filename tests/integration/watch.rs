@@ -805,3 +805,42 @@ fn watch_follows_the_new_workers_after_a_reload() {
         lines.last().unwrap()
     );
 }
+
+/// gevent: a CPU loop never yields to the hub, so the hub's heartbeat (every second) stops; watch
+/// catches the worker at the threshold (an idle gevent worker's heartbeat is never older than a
+/// second or so) and names the loop, with the worker class.
+#[test]
+fn watch_catches_a_gevent_worker_whose_hub_is_blocked() {
+    let venv = venv();
+    let mut g = Gunicorn::start_timed(
+        "watch-gevent",
+        &venv,
+        2,
+        ("wtapp.wsgi:application", &["-k", "gevent"]),
+        None,
+        None,
+        false,
+        TIMEOUT,
+    );
+    let watch = Watch::start("gevent", g.master(), &[]);
+    assert!(
+        watch.stderr_text().contains("5.0 s without heartbeat"),
+        "{}",
+        watch.stderr_text()
+    );
+    g.fire("/cpu");
+    let (pid, _) = g.serving("/cpu");
+    wait_until(
+        "the gevent worker's incident",
+        Duration::from_secs(60),
+        || watch.incident_of(pid, "/cpu").is_some(),
+    );
+    let i = watch.incident_of(pid, "/cpu").unwrap();
+    assert_eq!(i["worker_class"], "gevent", "{i:#}");
+    assert_eq!(i["cause"], "cpu_bound", "{i:#}");
+    assert_eq!(i["outcome"], "killed", "{i:#}");
+    assert_eq!(i["loop_blocked"], true, "{i:#}");
+    let (code, lines, stderr) = watch.stop(Signal::SIGTERM);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(lines.last().unwrap()["summary"]["incidents"], 1);
+}
