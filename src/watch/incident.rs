@@ -230,11 +230,10 @@ pub fn diagnose(episode: &Episode, setting: &Setting) -> Option<(Incident, Worke
     state.seconds_left = (!killed && setting.timeout > 0.0)
         .then(|| round1((setting.timeout - episode.max_age).max(0.0)));
     let request = episode.request.as_ref().map(|(_, r)| r.clone());
-    let request_thread = episode
-        .request
-        .as_ref()
-        .map(|(t, _)| *t)
-        .or(reading.thread_id);
+    // The thread the diagnosis read the request from, else the one whose environ named it.
+    let request_thread = reading
+        .thread_id
+        .or_else(|| episode.request.as_ref().map(|(t, _)| *t));
     let incident = Incident {
         kind: KIND,
         worker: state,
@@ -361,4 +360,162 @@ pub fn table_line(i: &Incident) -> String {
     }
     line.push_str(&format!(": {}", i.reason));
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::live::dump;
+    use crate::watch::episode::{Caught, CaughtBy};
+
+    /// The recorded dumps of a worker stuck in `requests.get` (fixtures/pyspy/upstream).
+    fn upstream_samples() -> Vec<Sample> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pyspy/upstream");
+        let times = std::fs::read_to_string(dir.join("times.txt")).unwrap();
+        times
+            .lines()
+            .enumerate()
+            .map(|(i, ms)| Sample {
+                at: Duration::from_millis(ms.trim().parse().unwrap()),
+                took: Duration::ZERO,
+                threads: dump::parse(&std::fs::read(dir.join(format!("{i:02}.json"))).unwrap())
+                    .unwrap(),
+            })
+            .collect()
+    }
+
+    fn episode(outcome: Outcome, samples: Vec<Sample>) -> Episode {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_000_000);
+        Episode {
+            caught: Caught {
+                by: CaughtBy::Heartbeat,
+                memory_before: Vec::new(),
+                pid: 4242,
+                at,
+                inode: 7,
+                heartbeat: at - Duration::from_secs(6),
+                age: 6.0,
+            },
+            outcome,
+            ended_at: at + Duration::from_millis(3500),
+            samples_taken: samples.len(),
+            samples,
+            request: Some((0, "GET /api/upstream?user=42".into())),
+            backend: BackendLookup::NotAsked,
+            pg_error: None,
+            failures: 0,
+            first_failure: None,
+            sampling_stopped: None,
+            max_age: 9.6,
+            memory_first: None,
+            memory_last: None,
+            memory_curve: Vec::new(),
+        }
+    }
+
+    fn setting() -> Setting {
+        Setting {
+            master: 4200,
+            timeout: 10.0,
+            threshold: 6.0,
+            class: WorkerClass::Sync,
+            threads: 1,
+        }
+    }
+
+    #[test]
+    fn an_incident_carries_lives_worker_fields_and_watchs_own() {
+        let (incident, diagnosis) =
+            diagnose(&episode(Outcome::Killed, upstream_samples()), &setting()).unwrap();
+        assert_eq!(diagnosis.severity, Severity::Critical, "a lost request");
+        let json = serde_json::to_value(&incident).unwrap();
+        for key in [
+            // live's workers[] fields
+            "pid",
+            "state",
+            "stuck_seconds",
+            "cause",
+            "frame",
+            "seconds_left",
+            "rss_bytes",
+            "swap_bytes",
+            "busy_seconds",
+            "samples",
+            "hot_frames",
+            "exited",
+            "worker_class",
+            "outbound",
+            "view",
+            "threads",
+            // the report's events' fields
+            "request",
+            "reason",
+            "stuck_frame",
+            "call_site",
+            // watch's own
+            "kind",
+            "outcome",
+            "caught_by",
+            "caught_at",
+            "ended_at",
+            "confidence",
+            "severity",
+            "stack_samples",
+            "samples_taken",
+            "pg",
+            "rss_curve",
+            "max_heartbeat_age",
+        ] {
+            assert!(json.get(key).is_some(), "no {key} in {json:#}");
+        }
+        assert_eq!(json["kind"], "watch_incident");
+        assert_eq!(json["outcome"], "killed");
+        assert_eq!(json["cause"], "missing_api_timeout");
+        assert_eq!(json["request"], "GET /api/upstream?user=42");
+        assert_eq!(json["caught_at"], "2026-11-30T00:53:20Z");
+        assert!(json["seconds_left"].is_null(), "killed: nothing left");
+        let stacks = json["stack_samples"].as_array().unwrap();
+        assert!(!stacks.is_empty() && stacks.len() <= STACK_SAMPLES);
+        assert!(stacks.iter().all(|s| {
+            let frames = s["frames"].as_array().unwrap();
+            frames.len() <= STACK_FRAMES
+                && frames
+                    .iter()
+                    .any(|f| f.as_str().unwrap().contains("upstream_api_view"))
+        }));
+        let line = table_line(&incident);
+        assert!(
+            line.starts_with("2026-11-30T00:53:20.000Z killed      pid 4242 missing_api_timeout"),
+            "{line}"
+        );
+        assert!(line.contains("GET /api/upstream?user=42"), "{line}");
+    }
+
+    #[test]
+    fn an_idle_worker_that_recovered_is_no_incident_and_one_never_sampled_says_why() {
+        // Only the first dump: keep its threads but make them idle (Gunicorn's accept loop).
+        let mut idle = upstream_samples();
+        for s in &mut idle {
+            for t in &mut s.threads {
+                let keep = t
+                    .frames
+                    .iter()
+                    .position(|f| f.function.ends_with("run_for_one"))
+                    .unwrap_or(t.frames.len() - 1);
+                t.frames.truncate(keep + 1);
+            }
+        }
+        assert!(diagnose(&episode(Outcome::Recovered, idle), &setting()).is_none());
+        let mut never = episode(Outcome::Killed, Vec::new());
+        never.first_failure = Some("pid 4242: py-spy failed".into());
+        let (incident, _) = diagnose(&never, &setting()).unwrap();
+        assert_eq!(incident.worker.cause, Some(Cause::Unknown));
+        assert!(
+            incident.reason.contains("py-spy failed"),
+            "{}",
+            incident.reason
+        );
+    }
 }
