@@ -383,6 +383,19 @@ fn every_cause_is_caught_before_the_kill(version: &str, gunicorn_venv: &Path) {
             .clone();
         assert_eq!(timeout["cause"], *cause, "{request}: {timeout:#}");
         assert_eq!(timeout["request"], format!("GET {request}"), "{timeout:#}");
+        // Caught, and sampled, seconds before the master's WORKER TIMEOUT (whole seconds).
+        let incident = lines
+            .iter()
+            .find(|l| l["pid"] == *pid && l["kind"] == "watch_incident")
+            .unwrap();
+        let at = |v: &Value| {
+            chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).expect("an RFC 3339 time")
+        };
+        let lead = at(&timeout["time"]) - at(&incident["caught_at"]);
+        assert!(
+            lead >= chrono::Duration::seconds(2),
+            "{request}: caught {lead} before the timeout: {incident:#}"
+        );
     }
     holder.batch_execute("ROLLBACK").ok();
 }
