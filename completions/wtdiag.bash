@@ -259,7 +259,7 @@ _wtdiag() {
             return 0
             ;;
         wtdiag__subcmd__logs)
-            opts="-o -h --app-log --pg-log --pg-tz --since --until --format --output --fail-on --no-progress --help"
+            opts="-o -h --app-log --pg-log --pg-tz --timeout --since --until --format --output --fail-on --no-progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -274,6 +274,10 @@ _wtdiag() {
                     return 0
                     ;;
                 --pg-tz)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

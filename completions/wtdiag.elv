@@ -34,6 +34,7 @@ set edit:completion:arg-completer[wtdiag] = {|@words|
             cand --app-log 'Application log with request start/end lines (time, pid, METHOD /path), to name the request each timed-out worker was serving'
             cand --pg-log 'PostgreSQL server log, to tell lock waits, deadlocks and slow statements apart at the time of each timeout'
             cand --pg-tz 'Read a time-zone abbreviation of the PostgreSQL log at this UTC offset: IST=+05:30 (repeatable), or a bare +05:30 for every abbreviation. Without it an abbreviation is read as PostgreSQL''s default set reads it (IST is Israel''s +02:00), with a warning when it has other meanings'
+            cand --timeout 'Gunicorn''s --timeout in seconds (default: Gunicorn''s 30), to read request times from access and slow-request logs against: endpoints close to it, requests past it'
             cand --since 'Only events at or after this time (RFC 3339, or ''YYYY-MM-DD HH:MM:SS[ +HHMM]''; UTC when no offset)'
             cand --until 'Only events at or before this time (same forms as --since)'
             cand --format 'Output format'

@@ -36,6 +36,7 @@ complete -c wtdiag -n "__fish_wtdiag_needs_command" -f -a "help" -d 'Print this 
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l app-log -d 'Application log with request start/end lines (time, pid, METHOD /path), to name the request each timed-out worker was serving' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l pg-log -d 'PostgreSQL server log, to tell lock waits, deadlocks and slow statements apart at the time of each timeout' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l pg-tz -d 'Read a time-zone abbreviation of the PostgreSQL log at this UTC offset: IST=+05:30 (repeatable), or a bare +05:30 for every abbreviation. Without it an abbreviation is read as PostgreSQL\'s default set reads it (IST is Israel\'s +02:00), with a warning when it has other meanings' -r
+complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l timeout -d 'Gunicorn\'s --timeout in seconds (default: Gunicorn\'s 30), to read request times from access and slow-request logs against: endpoints close to it, requests past it' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l since -d 'Only events at or after this time (RFC 3339, or \'YYYY-MM-DD HH:MM:SS[ +HHMM]\'; UTC when no offset)' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l until -d 'Only events at or before this time (same forms as --since)' -r
 complete -c wtdiag -n "__fish_wtdiag_using_subcommand logs" -l format -d 'Output format' -r -f -a "table\t'A ranked table for people'

@@ -82,8 +82,9 @@ pub struct WindowArgs {
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Gunicorn error logs; '-' reads stdin; .gz is read as gzip; rotated files are merged by time.
-    /// A kernel log among them (dmesg, dmesg -T, kern.log, journalctl -k) is recognised: its OOM
-    /// kills confirm out-of-memory SIGKILLs
+    /// The other logs of the deployment are recognised among them from their content: access
+    /// logs (Gunicorn's, nginx's), nginx's error log, application logs (slow-request lines,
+    /// django.request errors), PostgreSQL logs, kernel logs (dmesg, kern.log, journalctl -k)
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<String>,
     /// Application log with request start/end lines (time, pid, METHOD /path), to name the
@@ -100,10 +101,23 @@ pub struct LogsArgs {
     /// other meanings
     #[arg(long, value_name = "[ABBREV=]OFFSET")]
     pub pg_tz: Vec<String>,
+    /// Gunicorn's --timeout in seconds (default: Gunicorn's 30), to read request times from
+    /// access and slow-request logs against: endpoints close to it, requests past it
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
+    pub timeout: Option<f64>,
     #[command(flatten)]
     pub window: WindowArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a number of seconds above 0 (e.g. 30)"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -56,6 +56,9 @@ pub enum Basis {
     KernelOom,
     /// Decided by a pattern across workers: boot-to-timeout intervals, one pass of the master.
     Pattern,
+    /// A timeout of a gthread worker: its main thread could not run Python (GIL-holding C
+    /// code, a stopped or starved process); what a request waited on never causes it.
+    Threaded,
 }
 
 /// Where one record of an incident is.
@@ -591,7 +594,7 @@ fn threaded_worker(inc: &mut Incident) {
     inc.ruled_out = ruled_out::threaded();
     let cause = inc.cause();
     if cause == Cause::Unknown || inc.ruled_out.iter().any(|r| r.cause == cause) {
-        inc.basis = Basis::NoTraceback;
+        inc.basis = Basis::Threaded;
         inc.confidence = Confidence::Low;
         let a = Arc::make_mut(&mut inc.attribution);
         a.cause = Cause::Unknown;
@@ -737,7 +740,7 @@ fn unexplained(inc: &Incident) -> bool {
         && inc.cause() == Cause::Unknown
         && matches!(
             inc.basis,
-            Basis::NoTraceback | Basis::Escalation | Basis::AbortDefault
+            Basis::NoTraceback | Basis::Escalation | Basis::AbortDefault | Basis::Threaded
         )
 }
 

@@ -1,6 +1,8 @@
 //! Analysis: events in, causes and findings out. Knows nothing about text formats.
 
 pub mod applog_join;
+pub mod endpoint_findings;
+pub mod endpoints;
 pub mod incident;
 pub mod kernel_join;
 pub mod live;

@@ -50,6 +50,14 @@ pub fn join<'a>(incidents: &mut [Incident], lines: &'a [ProxyLine]) -> Vec<&'a P
                         d >= t - Duration::seconds(2) && d <= t + Duration::seconds(1)
                     })
                     .collect();
+                // A worker that logged its abort (22+) and exited without a kill answered its
+                // client (Gunicorn's 500): it is not the connection the proxy saw closed.
+                let unanswered: Vec<usize> = near
+                    .iter()
+                    .copied()
+                    .filter(|&i| incidents[i].abort.is_none() || incidents[i].kill.is_some())
+                    .collect();
+                let near = if near.len() > 1 { unanswered } else { near };
                 // Several workers dying in that second fit it equally: name none.
                 let [i] = near[..] else { continue };
                 let inc = &mut incidents[i];

@@ -8,7 +8,7 @@ use chrono::{DateTime, FixedOffset};
 use crate::analyze::incident::{Basis, Incident};
 use crate::analyze::kernel_join::KernelKill;
 use crate::analyze::proxy_join::ProxyLine;
-use crate::report::{Cause, Confidence, Event, EventDetail, Evidence, Finding, Severity};
+use crate::report::{Cause, Confidence, Event, EventDetail, Evidence, Finding, Severity, Warning};
 
 /// Evidence rows per finding: enough to see the pattern, few enough to read at 3 a.m.
 const EVIDENCE_PER_FINDING: usize = 4;
@@ -110,6 +110,14 @@ fn path_only(request: &str) -> String {
     request.split('?').next().unwrap_or(request).to_string()
 }
 
+/// What to do about a gthread worker's timeout: the process stopped running Python.
+const THREADED_ADVICE: &str = "Under gthread only a stall of the whole process times a worker \
+    out: sample it when it happens (`wtdiag live --pid <master>`: py-spy shows the C frame \
+    holding the GIL), look for long C calls that keep the GIL (a backtracking regex, a big \
+    json/pickle, image or numeric code without GIL release) and move them off the request path, \
+    and check whether the container was stopped, CPU-throttled (cpu.stat nr_throttled) or \
+    swapping. Requests that merely wait on I/O never cause this.";
+
 fn finding(cause: Cause, basis: Basis, request: Option<String>, g: &Group) -> Finding {
     let count = g.count;
     let pids: Vec<u32> = g.pids.iter().copied().collect();
@@ -160,6 +168,10 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, g: &Group) -> Fi
         (Cause::Memory, _) => {
             format!("{what} by SIGKILL with no timeout before: out of memory (kernel OOM killer)")
         }
+        (Cause::Unknown, Basis::Threaded) => format!(
+            "{what}{on} of a gthread worker: its main thread could not run Python for the whole \
+             timeout (C code holding the GIL, or a stopped or starved process)"
+        ),
         (Cause::Unknown, Basis::Escalation) => {
             format!("{what}{on} escalated to SIGKILL: stuck in native code (not an OOM kill)")
         }
@@ -185,6 +197,8 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, g: &Group) -> Fi
             format!("{what}{on}: waiting on a client, not on the application{site}")
         }
         (Cause::ProxyTimeout, _) => format!("{what}{on}: the proxy gave up before Gunicorn"),
+        (Cause::SlowEndpoint, _) => format!("{what}{on}: a slow endpoint{site}"),
+        (Cause::HungRequest, _) => format!("{what}{on}: a request that never times out{site}"),
         (Cause::HostStall, _) => {
             format!("{what} in lock-step: the whole process or host stalled, not a request")
         }
@@ -237,6 +251,7 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, g: &Group) -> Fi
         evidence,
         advice: match (cause, first.attribution.outbound) {
             (Cause::MissingApiTimeout, Some(kind)) => kind.advice().to_string(),
+            (Cause::Unknown, _) if basis == Basis::Threaded => THREADED_ADVICE.to_string(),
             _ => cause.advice().to_string(),
         },
         ruled_out: first.ruled_out.to_vec(),
@@ -334,7 +349,7 @@ pub fn proxy_timeout_finding(lines: &[&ProxyLine]) -> Option<Finding> {
         severity: Severity::High,
         confidence: Confidence::High,
         title: format!(
-            "{}{on}: the proxy gave up before Gunicorn (504s while the workers kept running)",
+            "{}{on}: the proxy gave up before Gunicorn (the client got a 504/503 while the workers kept running)",
             plural(count, "proxy timeout", "proxy timeouts")
         ),
         count,
@@ -342,10 +357,11 @@ pub fn proxy_timeout_finding(lines: &[&ProxyLine]) -> Option<Finding> {
         pids: Vec::new(),
         first_seen: lines.iter().filter_map(|l| l.up.time).min(),
         last_seen: lines.iter().filter_map(|l| l.up.time).max(),
-        reason: "nginx logged 'upstream timed out (110: Connection timed out) while reading \
-                 response header from upstream': it stopped waiting after proxy_read_timeout and \
-                 answered 504 while the worker was still on the request, so proxy_read_timeout \
-                 is below Gunicorn's timeout"
+        reason: "the proxy logged that it stopped waiting (nginx's 'upstream timed out (110: \
+                 Connection timed out) while reading response header from upstream' after \
+                 proxy_read_timeout, Heroku's H12 after its fixed 30 s) and answered 504/503 \
+                 while the worker was still on the request, so the proxy's timeout is below \
+                 Gunicorn's"
             .into(),
         evidence: lines
             .iter()
@@ -412,5 +428,80 @@ pub fn boot_failure_finding(events: &[Event]) -> Option<Finding> {
                  or configuration error it names."
             .into(),
         ruled_out: Vec::new(),
+    })
+}
+
+/// Replacement workers beyond which unexplained boots make a restart loop.
+const RESTART_LOOP_MIN: usize = 3;
+
+/// Workers booted to replace others whose end the log never shows: they died silently (before
+/// Gunicorn 20.1 a worker killed by a signal — the kernel's OOM killer — leaves no line), so
+/// the log cannot say why. A note, not a finding: it names no cause.
+pub fn restart_loop_warning(events: &[Event]) -> Option<Warning> {
+    use std::collections::HashSet;
+    let mut replacements: Vec<&Event> = Vec::new();
+    let mut ended: HashSet<u32> = HashSet::new();
+    // The master's first boots come together: a boot more than 1 s after the previous one of
+    // the wave, or after a worker ended, replaces a worker. A master (re)start opens a wave.
+    let mut wave_open = true;
+    let mut wave_last: Option<chrono::DateTime<chrono::FixedOffset>> = None;
+    for e in events {
+        match &e.detail {
+            EventDetail::GunicornStart { .. } => {
+                wave_open = true;
+                wave_last = e.time;
+            }
+            EventDetail::WorkerBoot => {
+                if e.pid.is_none() {
+                    continue;
+                }
+                let close = match (wave_last, e.time) {
+                    (Some(l), Some(t)) => (t - l).num_seconds() <= 1,
+                    _ => true,
+                };
+                if wave_open && close {
+                    wave_last = e.time.or(wave_last);
+                } else {
+                    wave_open = false;
+                    replacements.push(e);
+                }
+            }
+            EventDetail::WorkerExit { .. }
+            | EventDetail::WorkerKilled { .. }
+            | EventDetail::WorkerTimeout { .. }
+            | EventDetail::BootFailure { .. } => {
+                wave_open = false;
+                if let Some(pid) = e.pid {
+                    ended.insert(pid);
+                }
+            }
+            _ => {}
+        }
+    }
+    let unexplained = replacements.len().saturating_sub(ended.len());
+    if unexplained < RESTART_LOOP_MIN {
+        return None;
+    }
+    let span = match (
+        replacements.first().and_then(|e| e.time),
+        replacements.last().and_then(|e| e.time),
+    ) {
+        (Some(a), Some(b)) => format!(" in {} s", (b - a).num_seconds().max(1)),
+        _ => String::new(),
+    };
+    let first = replacements[0];
+    Some(Warning {
+        code: "restart_loop",
+        message: format!(
+            "{} workers were booted{span} to replace workers whose end the log does not show \
+             (first at {}:{}): they died without a line — Gunicorn before 20.1 logs nothing when \
+             a worker is killed by a signal, such as the kernel's OOM killer",
+            unexplained, first.source.path, first.source.line
+        ),
+        advice: "Give the kernel log of the same period (`wtdiag logs error.log <(dmesg -T)` or \
+                 `journalctl -k`): an OOM kill names the pid; check the worker's own stderr for a \
+                 crash (a segfault in a C extension), and upgrade Gunicorn to 20.1+ so that a \
+                 worker's death by signal is logged."
+            .into(),
     })
 }

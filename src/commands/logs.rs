@@ -3,6 +3,8 @@
 use anyhow::Result;
 
 use crate::analyze::applog_join::AppLogJoin;
+use crate::analyze::endpoint_findings::{self, DEFAULT_TIMEOUT_S, Timeout};
+use crate::analyze::endpoints::{Endpoints, Request, TimingSource};
 use crate::analyze::incident;
 use crate::analyze::kernel_join::{self, KernelKill, MAX_OOM_KILLS};
 use crate::analyze::pg_join::PgJoin;
@@ -13,13 +15,18 @@ use crate::analyze::worker_findings::{self, Groups};
 use crate::cli::LogsArgs;
 use crate::commands::{Window, check_stdin_once, progress_for};
 use crate::input;
-use crate::parse::applog;
+use crate::parse::applog::{AppLogReader, AppRecord};
+use crate::parse::detect::{LogKind, detect};
 use crate::parse::gunicorn::GunicornLog;
 use crate::parse::kernel;
 use crate::parse::nginx;
 use crate::parse::pg::{PgEvent, PgLogReader};
+use crate::parse::requests::{self, Writer};
 use crate::parse::skips::Skips;
-use crate::report::{CommandName, InputSummary, Report, Warning};
+use crate::report::{CommandName, Evidence, InputSummary, Report, Warning};
+
+/// `django.request` database errors kept from app logs.
+const MAX_APP_ERRORS: usize = 1_000;
 
 pub fn run(args: &LogsArgs) -> Result<Report> {
     check_stdin_once(args.files.iter().chain(&args.app_log).chain(&args.pg_log))?;
@@ -38,6 +45,17 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     let mut kernel_lines: Vec<(String, u64, String)> = Vec::new();
     let mut proxy_lines: Vec<(String, u64, String)> = Vec::new();
     let mut watch_lines: Vec<WatchLine> = Vec::new();
+    let timeout = Timeout {
+        seconds: args.timeout.unwrap_or(DEFAULT_TIMEOUT_S),
+        given: args.timeout.is_some(),
+    };
+    let mut endpoints = Endpoints::new(timeout.seconds);
+    let mut worker_class: Option<String> = None;
+    let mut gunicorn_records = 0u64;
+    let mut deferred_app: Vec<input::Input> = Vec::new();
+    // The proxy's request ends read from router lines (Heroku's H12/H13), with their zone.
+    let mut routed: Vec<ProxyLine> = Vec::new();
+    let mut deferred_pg: Vec<input::Input> = Vec::new();
     let mut plan = input::plan(&args.files)?;
     report.warnings.extend(duplicate_warnings(&plan));
     plan.inputs.sort_by_key(|p| p.first);
@@ -46,8 +64,6 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         let opened = planned.open(progress)?;
         let path = opened.path.clone();
         let compressed = opened.compressed;
-        // Side sources recognised by their first lines: only the lines that can matter are
-        // kept, to be read once the Gunicorn logs give the zone their times lack.
         if crate::parse::watch::looks_like_watch(opened.head()) {
             // `wtdiag watch --format json`: what it sampled names what this log cannot.
             let mut lossy = 0;
@@ -74,22 +90,48 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
             ));
             continue;
         }
-        let side = if kernel::looks_like_kernel_log(opened.head()) {
-            Some((
+        // Every input is told by its first lines. Side sources keep only the lines that can
+        // matter, read once the Gunicorn logs give the zone their times lack; application and
+        // PostgreSQL logs are read after the Gunicorn logs, like --app-log and --pg-log.
+        let kind = detect(opened.head());
+        let side = match kind {
+            LogKind::Kernel => Some((
                 "kernel",
                 "Killed process ",
                 MAX_OOM_KILLS,
                 &mut kernel_lines,
-            ))
-        } else if nginx::looks_like_error_log(opened.head()) {
-            Some((
+            )),
+            LogKind::NginxError => Some((
                 "nginx_error",
                 " from upstream",
                 MAX_PROXY_LINES,
                 &mut proxy_lines,
-            ))
-        } else {
-            None
+            )),
+            LogKind::App => {
+                deferred_app.push(opened);
+                continue;
+            }
+            LogKind::Postgres => {
+                timeline.database_input();
+                deferred_pg.push(opened);
+                continue;
+            }
+            LogKind::Access => {
+                let mut lossy = 0;
+                let mut skips = Skips::default();
+                let counts = opened.for_each_line(|line| {
+                    let (text, bad) = input::decode(line.bytes);
+                    lossy += u64::from(bad);
+                    if !feed_request(&path, line.number, &text, &mut endpoints, &mut routed) {
+                        skips.record("not an access-log line", line.number);
+                    }
+                })?;
+                report
+                    .inputs
+                    .push(summary(&path, "access", compressed, counts, skips, lossy));
+                continue;
+            }
+            LogKind::Gunicorn => None,
         };
         if let Some((format, needle, max, kept)) = side {
             let (mut lossy, mut dropped) = (0, 0u64);
@@ -130,8 +172,18 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         }
         let mut log = GunicornLog::new(&path);
         let mut sink = |event| timeline.push(event);
-        let counts = opened.for_each_line(|line| log.push(line, &mut sink))?;
+        // Access or router lines mixed into the stream (a container's output, `heroku logs`)
+        // are read too when the first lines show some; the check costs one search per line.
+        let mixed = requests::some_in(opened.head());
+        let counts = opened.for_each_line(|line| {
+            if mixed && looks_like_request(line.bytes) {
+                let (text, _) = input::decode(line.bytes);
+                feed_request(&path, line.number, &text, &mut endpoints, &mut routed);
+            }
+            log.push(line, &mut sink)
+        })?;
         let parsed = log.finish(&mut sink);
+        gunicorn_records += parsed.records;
         report
             .warnings
             .extend(input_warning(&path, counts, parsed.records));
@@ -140,6 +192,7 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         }
         if let Some(class) = &parsed.worker_class {
             timeline.set_worker_class(class);
+            worker_class = Some(class.clone());
         }
         report.inputs.push(summary(
             &path,
@@ -188,26 +241,81 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
             })
         })
         .collect();
+    let mut proxy = proxy;
+    proxy.extend(routed);
     let proxy_timeouts = proxy_join::join(&mut incidents, &proxy);
 
     let app_plan = input::plan(&args.app_log)?;
     report.warnings.extend(duplicate_warnings(&app_plan));
-    for planned in app_plan.inputs {
-        let path = &planned.path.clone();
-        let opened = planned.open(progress_for(path, &args.output))?;
+    let app_inputs = app_plan
+        .inputs
+        .into_iter()
+        .map(Pending::Planned)
+        .chain(deferred_app.into_iter().map(Pending::Opened));
+    let app_zone = app_offset
+        .or_else(|| incidents.first().map(|i| *i.time.offset()))
+        .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC"));
+    let mut app_errors: Vec<(String, String, Evidence)> = Vec::new();
+    for pending in app_inputs {
+        let opened = pending.open(&args.output)?;
+        let path = opened.path.clone();
         let compressed = opened.compressed;
         let mut join = AppLogJoin::new(&incidents, app_offset);
+        let mut reader = AppLogReader::default();
         let mut lossy = 0;
+        let mut each = |record: AppRecord| match record {
+            AppRecord::Request(r) => join.push(&path, r),
+            AppRecord::Slow(s) => {
+                let offset = s.offset.unwrap_or(app_zone);
+                let Some(time) = s.time.and_local_timezone(offset).single() else {
+                    return;
+                };
+                let evidence = || Evidence {
+                    path: path.clone(),
+                    line: Some(s.line),
+                    text: format!("slow request: {} took {} s", s.path, s.seconds),
+                };
+                endpoints.push(
+                    TimingSource::AppLog,
+                    &Request {
+                        time,
+                        method: s.method.as_deref(),
+                        path: &s.path,
+                        status: None,
+                        seconds: Some(s.seconds),
+                        evidence: &evidence,
+                    },
+                );
+            }
+            AppRecord::Error(e, exception) => {
+                let Some(exception) = exception else { return };
+                if app_errors.len() < MAX_APP_ERRORS && is_database_error(&exception) {
+                    let text = format!(
+                        "django.request: {} at {} failed: {exception}",
+                        e.path, e.time
+                    );
+                    app_errors.push((
+                        e.path.clone(),
+                        exception,
+                        Evidence {
+                            path: path.clone(),
+                            line: Some(e.line),
+                            text,
+                        },
+                    ));
+                }
+            }
+        };
         let counts = opened.for_each_line(|line| {
-            if let Some(app_line) = applog::parse_line(&line) {
-                join.push(path, app_line);
-            } else if std::str::from_utf8(line.bytes).is_err() {
+            if std::str::from_utf8(line.bytes).is_err() {
                 lossy += 1;
             }
+            reader.push(&line, &mut each);
         })?;
+        reader.finish(&mut each);
         join.finish(&mut incidents);
         report.inputs.push(summary(
-            path,
+            &path,
             "applog",
             compressed,
             counts,
@@ -219,9 +327,14 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     let pg_zones = crate::commands::pg::zone_overrides(&args.pg_tz)?;
     let pg_plan = input::plan(&args.pg_log)?;
     report.warnings.extend(duplicate_warnings(&pg_plan));
-    for planned in pg_plan.inputs {
-        let path = &planned.path.clone();
-        let opened = planned.open(progress_for(path, &args.output))?;
+    let pg_inputs = pg_plan
+        .inputs
+        .into_iter()
+        .map(Pending::Planned)
+        .chain(deferred_pg.into_iter().map(Pending::Opened));
+    for pending in pg_inputs {
+        let opened = pending.open(&args.output)?;
+        let path = &opened.path.clone();
         let compressed = opened.compressed;
         let mut join = PgJoin::new(&incidents);
         let mut reader = PgLogReader::with_zones(None, pg_zones.clone());
@@ -271,6 +384,24 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         ));
     }
 
+    if gunicorn_records == 0 && !report.inputs.iter().any(|i| i.format == "gunicorn") {
+        let read: Vec<String> = report
+            .inputs
+            .iter()
+            .map(|i| format!("{} ({})", i.path, i.format))
+            .collect();
+        report.warnings.push(Warning {
+            code: "not_gunicorn_log",
+            message: format!(
+                "no Gunicorn error log among the inputs, so no worker timeout can be seen; read \
+                 as other logs: {}",
+                read.join(", ")
+            ),
+            advice: "Give the Gunicorn error log (--error-logfile, or the service's journal) \
+                     with the other logs."
+                .into(),
+        });
+    }
     incident::cross_worker_patterns(&mut incidents);
     incident::annotate(&mut events, &incidents);
     let mut groups = folded;
@@ -281,12 +412,51 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     report
         .findings
         .extend(worker_findings::silent_oom_finding(&silent_ooms));
-    report
-        .findings
-        .extend(worker_findings::proxy_timeout_finding(&proxy_timeouts));
+    let endpoint_list = endpoints.summary(20);
+    let timed_out_paths: Vec<String> = incidents
+        .iter()
+        .filter_map(|i| i.attribution.request.as_deref())
+        .map(|r| {
+            let r = r.rsplit(' ').next().unwrap_or(r);
+            r.split('?').next().unwrap_or(r).to_string()
+        })
+        .collect();
+    let (endpoint_findings, endpoint_warnings) =
+        endpoint_findings::findings(&endpoint_findings::Inputs {
+            endpoints: &endpoint_list,
+            timeout,
+            class: worker_class.as_deref(),
+            proxy_timeouts: &proxy_timeouts,
+            timed_out_paths: &timed_out_paths,
+            any_timeout: incidents.iter().any(|i| i.timeout.is_some()),
+            app_errors: &app_errors,
+        });
+    report.findings.extend(endpoint_findings);
+    report.warnings.extend(endpoint_warnings);
+    if endpoints.dropped_requests > 0 {
+        report.warnings.push(Warning {
+            code: "endpoints_capped",
+            message: format!(
+                "{} requests to endpoints beyond the first {} were counted out of the \
+                 per-endpoint latency",
+                endpoints.dropped_requests,
+                crate::analyze::endpoints::MAX_ENDPOINTS
+            ),
+            advice: "Nothing is wrong; narrow the inputs to the period of the timeouts for \
+                     every endpoint to be measured."
+                .into(),
+        });
+    }
+    if !endpoints.is_empty() {
+        report.client_impact = endpoints.client_impact();
+        report.endpoints = Some(endpoint_list);
+    }
     report
         .findings
         .extend(worker_findings::boot_failure_finding(&events));
+    report
+        .warnings
+        .extend(worker_findings::restart_loop_warning(&events));
     report
         .warnings
         .extend(warnings(&groups, &versions, args, database_seen));
@@ -304,10 +474,114 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         });
     }
     report.summary = counts;
+    if !app_errors.is_empty() {
+        report
+            .summary
+            .insert("app_database_errors", app_errors.len() as u64);
+    }
     report.events_omitted = omitted;
     report.events = events;
     report.rank_findings();
     Ok(report)
+}
+
+/// An input read after the Gunicorn logs: planned from an option (opened when its turn comes,
+/// so a thousand rotated logs never hold a thousand descriptors), or found among the
+/// positional inputs and already open.
+enum Pending {
+    Planned(input::Planned),
+    Opened(input::Input),
+}
+
+impl Pending {
+    fn open(self, output: &crate::cli::OutputArgs) -> Result<input::Input> {
+        Ok(match self {
+            Pending::Planned(p) => {
+                let progress = progress_for(&p.path, output);
+                p.open(progress)?
+            }
+            Pending::Opened(i) => i,
+        })
+    }
+}
+
+/// A cheap look for the marks of an access or router line.
+fn looks_like_request(bytes: &[u8]) -> bool {
+    use memchr::memmem;
+    static ROUTER: std::sync::LazyLock<memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memmem::Finder::new(b"heroku[router]: "));
+    static QUOTED_REQUEST: std::sync::LazyLock<memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memmem::Finder::new(b" HTTP/"));
+    ROUTER.find(bytes).is_some() || QUOTED_REQUEST.find(bytes).is_some()
+}
+
+/// Takes one line of an access-style log into the endpoint statistics, and a router's
+/// unanswered request (Heroku's H12/H13/H18) into the proxy's lines; false when the line is
+/// not one.
+fn feed_request(
+    path: &str,
+    number: u64,
+    text: &str,
+    endpoints: &mut Endpoints,
+    routed: &mut Vec<ProxyLine>,
+) -> bool {
+    let Some(r) = requests::parse_line(text) else {
+        return false;
+    };
+    let evidence = || Evidence {
+        path: path.to_string(),
+        line: Some(number),
+        text: crate::parse::cap(text, 400).to_string(),
+    };
+    if let Some(time) = r.time {
+        let source = match r.writer {
+            Writer::Proxy => TimingSource::ProxyAccess,
+            Writer::Gunicorn => TimingSource::GunicornAccess,
+            Writer::Unknown => TimingSource::Access,
+        };
+        endpoints.push(
+            source,
+            &Request {
+                time,
+                method: Some(&r.method),
+                path: &r.path,
+                status: r.status,
+                seconds: r.seconds,
+                evidence: &evidence,
+            },
+        );
+    }
+    if let Some(end) = r.proxy_end
+        && routed.len() < MAX_PROXY_LINES
+    {
+        routed.push(ProxyLine {
+            up: nginx::NginxUpstream {
+                end,
+                time: r.time,
+                request: Some(format!("{} {}", r.method, r.path)),
+            },
+            path: path.to_string(),
+            line: number,
+            text: crate::parse::cap(text, 400).to_string(),
+        });
+    }
+    true
+}
+
+/// A `django.request` exception that is the database's: evidence for its endpoint.
+fn is_database_error(exception: &str) -> bool {
+    [
+        "statement timeout",
+        "lock timeout",
+        "deadlock detected",
+        "DeadlockDetected",
+        "QueryCanceled",
+        "LockNotAvailable",
+        "could not serialize access",
+        "OperationalError",
+    ]
+    .iter()
+    .any(|k| exception.contains(k))
 }
 
 /// A note per input left out because an earlier one has the same content.

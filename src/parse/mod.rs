@@ -1,12 +1,16 @@
 //! Parsers: one format each, text in, typed events out. They know nothing about causes or
 //! reports' findings.
 
+pub mod access;
 pub mod applog;
+pub mod detect;
 pub mod gunicorn;
+pub mod heroku;
 pub mod kernel;
 pub mod nginx;
 pub mod number;
 pub mod pg;
+pub mod requests;
 pub mod skips;
 pub mod timestamp;
 pub mod traceback;

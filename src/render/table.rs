@@ -6,6 +6,7 @@ use std::io::{self, Write};
 
 use comfy_table::{ContentArrangement, Table, presets};
 
+use crate::analyze::endpoints::{ClientImpact, EndpointSummary};
 use crate::report::{Finding, Report, StatementSummary, WorkerState};
 
 /// Evidence lines shown per finding in the table (JSON has them all).
@@ -38,6 +39,19 @@ pub fn render(report: &Report, width: Option<u16>, out: &mut dyn Write) -> io::R
         writeln!(out)?;
         writeln!(out, "Top statements by total time (per fingerprint)")?;
         writeln!(out, "{}", statements_table(&pg.statements, width))?;
+    }
+    if let Some(impact) = &report.client_impact {
+        writeln!(out)?;
+        writeln!(out, "{}", client_impact_line(impact))?;
+    }
+    if let Some(endpoints) = report.endpoints.as_deref().filter(|e| !e.is_empty()) {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Endpoints, slowest first (from the {})",
+            endpoints[0].source.name()
+        )?;
+        writeln!(out, "{}", endpoints_table(endpoints, width))?;
     }
     for w in &report.warnings {
         writeln!(out)?;
@@ -247,6 +261,59 @@ fn statements_table(statements: &[StatementSummary], width: Option<u16>) -> Tabl
             ms(s.p95_ms),
             ms(s.max_ms),
             s.normalized.chars().take(100).collect(),
+        ]);
+    }
+    t
+}
+
+fn client_impact_line(c: &ClientImpact) -> String {
+    let statuses: Vec<String> = c
+        .by_status
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    let mut s = format!(
+        "Clients: {} of {} request(s) answered 5xx, per the {}",
+        c.errors_5xx,
+        c.requests,
+        c.source.name()
+    );
+    if !statuses.is_empty() {
+        s.push_str(&format!(" ({})", statuses.join(", ")));
+    }
+    let paths: Vec<String> = c
+        .paths
+        .iter()
+        .take(5)
+        .map(|p| format!("{} {}", p.request, p.errors_5xx))
+        .collect();
+    if !paths.is_empty() {
+        s.push_str(&format!("; by path: {}", paths.join(", ")));
+    }
+    s
+}
+
+fn endpoints_table(endpoints: &[EndpointSummary], width: Option<u16>) -> Table {
+    let mut t = new_table(width);
+    t.set_header(vec![
+        "Request",
+        "Requests",
+        "p50",
+        "p95",
+        "Max",
+        ">2/3 timeout",
+        "5xx",
+    ]);
+    let s = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2} s"));
+    for e in endpoints.iter().take(10) {
+        t.add_row(vec![
+            e.request.chars().take(80).collect(),
+            e.requests.to_string(),
+            s(e.p50_s),
+            s(e.p95_s),
+            s(Some(e.max_s)),
+            e.over_two_thirds_timeout.to_string(),
+            e.errors_5xx.to_string(),
         ]);
     }
     t

@@ -34,13 +34,20 @@ pub enum Cause {
     /// kept running: `proxy_read_timeout` below Gunicorn's `timeout`, the timeouts in the wrong
     /// order.
     ProxyTimeout,
+    /// An endpoint whose finished requests take most of Gunicorn's timeout (from access or
+    /// slow-request logs): the next to time out.
+    SlowEndpoint,
+    /// Requests that ran past Gunicorn's timeout without being timed out: under gthread and
+    /// the async worker classes a request waiting on I/O never times the worker out, so
+    /// nothing but the proxy (or the request's own timeouts) ends it.
+    HungRequest,
     /// Not enough evidence to say.
     #[default]
     Unknown,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 12] = [
+    pub const ALL: [Cause; 14] = [
         Cause::NPlusOne,
         Cause::MissingApiTimeout,
         Cause::SlowQuery,
@@ -52,6 +59,8 @@ impl Cause {
         Cause::SlowClient,
         Cause::HostStall,
         Cause::ProxyTimeout,
+        Cause::SlowEndpoint,
+        Cause::HungRequest,
         Cause::Unknown,
     ];
 
@@ -69,6 +78,8 @@ impl Cause {
             Cause::SlowClient => "slow_client",
             Cause::HostStall => "host_stall",
             Cause::ProxyTimeout => "proxy_timeout",
+            Cause::SlowEndpoint => "slow_endpoint",
+            Cause::HungRequest => "hung_request",
             Cause::Unknown => "unknown",
         }
     }
@@ -156,8 +167,23 @@ impl Cause {
                  every outbound call's timeout. Set proxy_read_timeout a few seconds above \
                  Gunicorn's timeout (35s for 30s), or lower Gunicorn's: when the proxy gives up \
                  first, the client gets a 504 while the worker keeps running the request for \
-                 nothing, holding its slot until Gunicorn's own timeout. Then fix the slow \
-                 request itself (see the other findings)."
+                 nothing, holding its slot until Gunicorn's own timeout. On Heroku the router's \
+                 30 s cannot be changed and includes queueing: keep Gunicorn's timeout well below \
+                 it (20-25 s). Then fix the slow request itself (see the other findings)."
+            }
+            Cause::SlowEndpoint => {
+                "This endpoint already takes most of Gunicorn's timeout: find what it waits on \
+                 before it times out (`wtdiag live --pid <master>` while it runs, the PostgreSQL \
+                 log for its queries, py-spy record), then paginate, add the missing index, cache, \
+                 or move the work to a background task. Raising the timeout only moves the cliff."
+            }
+            Cause::HungRequest => {
+                "Under gthread (and gevent, eventlet, uvicorn) Gunicorn's timeout does not end a \
+                 request waiting on I/O: only the request's own timeouts do. Give every outbound \
+                 call a timeout (requests timeout=, httpx, smtplib), set statement_timeout and \
+                 lock_timeout on the database connection, keep proxy_read_timeout as the last \
+                 resort, and watch for threads piling up (each hung request holds one of \
+                 --threads until it ends)."
             }
             Cause::Unknown => {
                 "The log does not say what the worker was doing. Run `wtdiag live --pid <master>` \

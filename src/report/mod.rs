@@ -53,6 +53,12 @@ pub struct Report {
     /// `pg` only: statement statistics, N+1 bursts, how each input was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pg: Option<PgSummary>,
+    /// `logs` with access or slow-request logs: each endpoint's latency, slowest p95 first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<Vec<crate::analyze::endpoints::EndpointSummary>>,
+    /// `logs` with access logs: the 5xx answers clients got, per status and path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_impact: Option<crate::analyze::endpoints::ClientImpact>,
 }
 
 impl Report {
@@ -69,6 +75,8 @@ impl Report {
             warnings: Vec::new(),
             workers: None,
             pg: None,
+            endpoints: None,
+            client_impact: None,
         }
     }
 

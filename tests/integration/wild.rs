@@ -139,3 +139,30 @@ fn advice_names_the_database_only_when_the_log_shows_one() {
         "database named without a database in the log: {text}"
     );
 }
+
+/// Workers replaced again and again with no end in the log (Gunicorn 19.9 logs nothing when a
+/// worker dies of a signal): a `restart_loop` note that says where to look; never on logs where
+/// every replaced worker's end is logged.
+#[test]
+fn a_silent_restart_loop_is_a_note() {
+    let warnings = |rel: &str| -> Vec<String> {
+        let path = fixture(rel);
+        let run = wtdiag(&["logs", "--format", "json", path.to_str().unwrap()]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.json()["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(warnings("wild/gunicorn-1663-restart-loop-19.9.log").contains(&"restart_loop".into()));
+    for rel in [
+        "gunicorn/gunicorn-19.9.0.log",
+        "gunicorn/gunicorn-27.0.1.log",
+        "gunicorn/gunicorn-27.0.1-burst.log",
+        "wild/inventree-4718-lockstep-20.1.0.log",
+    ] {
+        assert!(!warnings(rel).contains(&"restart_loop".into()), "{rel}");
+    }
+}

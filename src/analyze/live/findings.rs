@@ -143,6 +143,8 @@ pub(super) fn finding(cause: Cause, workers: &[&WorkerDiagnosis]) -> Finding {
         Cause::SlowClient => "waiting on a client",
         Cause::HostStall => "stalled with the whole process",
         Cause::ProxyTimeout => "outlasting the proxy's timeout",
+        Cause::SlowEndpoint => "on a slow endpoint",
+        Cause::HungRequest => "on a request that never times out",
         Cause::Unknown => "busy, cause unclear",
     };
     let least_left = workers
