@@ -857,3 +857,46 @@ fn watch_catches_a_gevent_worker_whose_hub_is_blocked() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(lines.last().unwrap()["summary"]["incidents"], 1);
 }
+
+/// gthread: only the main thread's loop notifies the master, so a request thread stuck in I/O
+/// never stales the heartbeat; one holding the GIL in C code (the regex engine backtracking)
+/// starves the main thread, and then the master does kill the worker. watch catches that one.
+#[test]
+fn watch_catches_a_gthread_worker_whose_main_thread_is_starved() {
+    let venv = venv();
+    let mut g = Gunicorn::start_timed(
+        "watch-gthread",
+        &venv,
+        2,
+        (
+            "wtapp.wsgi:application",
+            &["-k", "gthread", "--threads", "2"],
+        ),
+        None,
+        None,
+        false,
+        TIMEOUT,
+    );
+    let watch = Watch::start("gthread", g.master(), &[]);
+    g.fire("/regex");
+    let (pid, _) = g.serving("/regex");
+    wait_until(
+        "the gthread worker's incident",
+        Duration::from_secs(60),
+        || watch.incident_of(pid, "/regex").is_some(),
+    );
+    let i = watch.incident_of(pid, "/regex").unwrap();
+    assert_eq!(i["worker_class"], "gthread", "{i:#}");
+    assert_eq!(i["outcome"], "killed", "{i:#}");
+    assert_eq!(i["cause"], "cpu_bound", "{i:#}");
+    assert!(
+        i["frame"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("regex_view"),
+        "{i:#}"
+    );
+    let (code, lines, stderr) = watch.stop(Signal::SIGTERM);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(lines.last().unwrap()["summary"]["incidents"], 1);
+}
