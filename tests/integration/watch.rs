@@ -900,3 +900,44 @@ fn watch_catches_a_gthread_worker_whose_main_thread_is_starved() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(lines.last().unwrap()["summary"]["incidents"], 1);
 }
+
+/// uvicorn's worker: a sync call inside `async def` holds the event loop, whose tick is the
+/// heartbeat (every timeout / 2, as a sync worker's): caught at half the timeout plus 1 s.
+/// An ASGI request has no WSGI environ, so the request line is unknown (null).
+#[test]
+fn watch_catches_a_uvicorn_worker_whose_loop_is_blocked() {
+    let venv = venv();
+    let (_blackhole, bh_port) = blackhole(&venv);
+    let mut g = Gunicorn::start_timed(
+        "watch-uvicorn",
+        &venv,
+        2,
+        ("asgiapp:app", &["-k", "uvicorn.workers.UvicornWorker"]),
+        None,
+        Some(bh_port),
+        false,
+        TIMEOUT,
+    );
+    let watch = Watch::start("uvicorn", g.master(), &[]);
+    assert!(
+        watch.stderr_text().contains("6.0 s without heartbeat"),
+        "{}",
+        watch.stderr_text()
+    );
+    g.fire("/blocking");
+    let (pid, _) = g.serving("/blocking");
+    let of = || watch.incidents().into_iter().find(|i| i["pid"] == pid);
+    wait_until(
+        "the uvicorn worker's incident",
+        Duration::from_secs(60),
+        || of().is_some(),
+    );
+    let i = of().unwrap();
+    assert_eq!(i["worker_class"], "asyncio", "{i:#}");
+    assert_eq!(i["outcome"], "killed", "{i:#}");
+    assert_eq!(i["cause"], "missing_api_timeout", "{i:#}");
+    assert_eq!(i["loop_blocked"], true, "{i:#}");
+    assert!(i["request"].is_null(), "{i:#}");
+    let (code, _, stderr) = watch.stop(Signal::SIGTERM);
+    assert_eq!(code, Some(0), "{stderr}");
+}
