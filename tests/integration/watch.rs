@@ -941,3 +941,49 @@ fn watch_catches_a_uvicorn_worker_whose_loop_is_blocked() {
     let (code, _, stderr) = watch.stop(Signal::SIGTERM);
     assert_eq!(code, Some(0), "{stderr}");
 }
+
+/// A long episode sampled fast: the incident reads the latest 150 dumps (and counts them all),
+/// 5 stack samples and at most 120 memory points, whatever the episode's length.
+#[test]
+fn a_long_episode_keeps_bounded_samples() {
+    let venv = venv();
+    let mut g = Gunicorn::start_timed(
+        "watch-bounded",
+        &venv,
+        1,
+        ("wtapp.wsgi:application", &["-k", "gevent"]),
+        None,
+        None,
+        false,
+        20.0,
+    );
+    // gevent notifies every second: a 2 s threshold catches the loop 18 s before the kill.
+    let watch = Watch::start(
+        "bounded",
+        g.master(),
+        &["--threshold", "2s", "--interval", "10ms"],
+    );
+    g.fire("/cpu");
+    let (pid, _) = g.serving("/cpu");
+    wait_until(
+        "the long episode's incident",
+        Duration::from_secs(90),
+        || watch.incident_of(pid, "/cpu").is_some(),
+    );
+    let i = watch.incident_of(pid, "/cpu").unwrap();
+    assert_eq!(i["outcome"], "killed", "{i:#}");
+    // The latest 150 are kept (those after the abort are not read as the request).
+    let (read, taken) = (
+        i["samples"].as_u64().unwrap(),
+        i["samples_taken"].as_u64().unwrap(),
+    );
+    assert!(
+        taken > 200 && (100..=150).contains(&read),
+        "{read} of {taken}: {i:#}"
+    );
+    assert!(i["stack_samples"].as_array().unwrap().len() <= 5);
+    assert!(i["rss_curve"].as_array().unwrap().len() <= 120);
+    assert_eq!(i["cause"], "cpu_bound", "{i:#}");
+    let (code, _, stderr) = watch.stop(Signal::SIGTERM);
+    assert_eq!(code, Some(0), "{stderr}");
+}
