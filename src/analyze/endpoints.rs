@@ -7,11 +7,16 @@
 //! source (later ones are counted, not kept), and a few evidence lines per endpoint.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 
 use crate::report::Evidence;
+
+/// Slow requests (two thirds of the timeout or more) whose times are kept, to tell one slow
+/// endpoint from everything slowing down at once.
+const MAX_SLOW_TIMES: usize = 100_000;
 
 /// Endpoints kept per source; requests to others are counted in `dropped_requests`.
 pub const MAX_ENDPOINTS: usize = 5_000;
@@ -20,6 +25,32 @@ const EVIDENCE_PER_ENDPOINT: usize = 3;
 /// Histogram buckets: 5% wide from 1 ms, up to about 2 days.
 const BUCKET_RATIO: f64 = 1.05;
 const BUCKETS: usize = 390;
+
+/// FNV-1a: endpoint keys are short and come from the inputs one per line, so a cheap hash pays
+/// (SipHash's flooding resistance buys nothing against a log read once; the endpoint cap
+/// bounds the table anyway).
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 
 /// Where request timings came from, best first for what clients saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -118,26 +149,48 @@ impl Stats {
 pub struct Endpoints {
     /// Gunicorn's timeout, in seconds.
     timeout_s: f64,
-    by_source: HashMap<TimingSource, HashMap<(String, String), Stats>>,
+    /// Keyed by `METHOD path` (`path` alone when the source has no method).
+    by_source: FnvMap<TimingSource, FnvMap<String, Stats>>,
     pub dropped_requests: u64,
+    /// The key being looked up, reused so that a known endpoint costs no allocation.
+    key: String,
+    /// Requests and 5xx answers per source, every request counted (the endpoint cap aside).
+    totals: FnvMap<TimingSource, (u64, BTreeMap<u16, u64>)>,
+    /// (when it ended, source, endpoint) of requests that took two thirds of the timeout or more.
+    slow: Vec<(DateTime<FixedOffset>, TimingSource, String)>,
 }
 
 impl Endpoints {
     pub fn new(timeout_s: f64) -> Endpoints {
         Endpoints {
             timeout_s,
-            by_source: HashMap::new(),
+            by_source: FnvMap::default(),
             dropped_requests: 0,
+            key: String::new(),
+            totals: FnvMap::default(),
+            slow: Vec::new(),
         }
     }
 
     pub fn push(&mut self, source: TimingSource, r: &Request<'_>) {
+        let total = self.totals.entry(source).or_default();
+        total.0 += 1;
+        if let Some(status) = r.status.filter(|s| *s >= 500) {
+            *total.1.entry(status).or_default() += 1;
+        }
         let map = self.by_source.entry(source).or_default();
-        let key = (r.method.unwrap_or("").to_string(), r.path.to_string());
+        self.key.clear();
+        if let Some(m) = r.method {
+            self.key.push_str(m);
+            self.key.push(' ');
+        }
+        self.key.push_str(r.path);
         let len = map.len();
-        let stats = match map.get_mut(&key) {
+        let stats = match map.get_mut(self.key.as_str()) {
             Some(s) => s,
-            None if len < MAX_ENDPOINTS => map.entry(key).or_insert_with(|| Stats::new(r.time)),
+            None if len < MAX_ENDPOINTS => map
+                .entry(self.key.clone())
+                .or_insert_with(|| Stats::new(r.time)),
             None => {
                 self.dropped_requests += 1;
                 return;
@@ -153,7 +206,11 @@ impl Endpoints {
             stats.timed += 1;
             stats.hist[Stats::bucket(s)] += 1;
             stats.max = stats.max.max(s);
-            stats.over_two_thirds += u64::from(s >= self.timeout_s * 2.0 / 3.0);
+            let slow = s >= self.timeout_s * 2.0 / 3.0;
+            stats.over_two_thirds += u64::from(slow);
+            if slow && self.slow.len() < MAX_SLOW_TIMES {
+                self.slow.push((r.time, source, self.key.clone()));
+            }
             stats.over_timeout += u64::from(s >= self.timeout_s);
             let slower = stats.slowest.len() < EVIDENCE_PER_ENDPOINT
                 || stats.slowest.iter().any(|(x, _, _)| *x < s);
@@ -201,8 +258,8 @@ impl Endpoints {
         let mut out: Vec<EndpointSummary> = self.by_source[&source]
             .iter()
             .filter(|(_, s)| s.timed > 0)
-            .map(|((method, path), s)| EndpointSummary {
-                request: request_name(method, path),
+            .map(|(request, s)| EndpointSummary {
+                request: request.clone(),
                 source,
                 requests: s.requests,
                 timed: s.timed,
@@ -227,22 +284,35 @@ impl Endpoints {
         out
     }
 
+    /// The endpoints of the latency source with slow requests within `window` of `t`.
+    pub fn slow_near(&self, t: DateTime<FixedOffset>, window: chrono::Duration) -> Vec<&str> {
+        let Some(source) = self.latency_source() else {
+            return Vec::new();
+        };
+        let mut out: Vec<&str> = self
+            .slow
+            .iter()
+            .filter(|(when, s, _)| *s == source && *when >= t - window && *when <= t + window)
+            .map(|(_, _, k)| k.as_str())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// What clients saw: 5xx answers per status and path.
     pub fn client_impact(&self) -> Option<ClientImpact> {
         let source = self.impact_source()?;
         let map = &self.by_source[&source];
-        let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+        let (requests, statuses) = &self.totals[&source];
+        let by_status: BTreeMap<String, u64> =
+            statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect();
         let mut paths: Vec<PathErrors> = Vec::new();
-        let mut requests = 0;
-        for ((method, path), s) in map {
-            requests += s.requests;
-            for (status, n) in &s.by_status_5xx {
-                *by_status.entry(status.to_string()).or_default() += n;
-            }
+        for (request, s) in map {
             let errors: u64 = s.by_status_5xx.values().sum();
             if errors > 0 {
                 paths.push(PathErrors {
-                    request: request_name(method, path),
+                    request: request.clone(),
                     errors_5xx: errors,
                     by_status: s
                         .by_status_5xx
@@ -260,19 +330,11 @@ impl Endpoints {
         paths.truncate(20);
         Some(ClientImpact {
             source,
-            requests,
+            requests: *requests,
             errors_5xx: by_status.values().sum(),
             by_status,
             paths,
         })
-    }
-}
-
-fn request_name(method: &str, path: &str) -> String {
-    if method.is_empty() {
-        path.to_string()
-    } else {
-        format!("{method} {path}")
     }
 }
 
@@ -364,5 +426,35 @@ mod tests {
         let impact = e.client_impact().unwrap();
         assert_eq!(impact.errors_5xx, 1);
         assert_eq!(impact.by_status["502"], 1);
+    }
+
+    #[test]
+    fn slow_requests_near_a_time_by_endpoint() {
+        let mut e = Endpoints::new(3.0);
+        let ev = || Evidence {
+            path: "a".into(),
+            line: Some(1),
+            text: "x".into(),
+        };
+        for (i, path, secs) in [
+            (0, "/a", 2.5),
+            (1, "/b", 2.9),
+            (2, "/c", 0.1),
+            (30, "/d", 2.5),
+        ] {
+            e.push(
+                TimingSource::ProxyAccess,
+                &Request {
+                    time: t(i),
+                    method: Some("GET"),
+                    path,
+                    status: Some(200),
+                    seconds: Some(secs),
+                    evidence: &ev,
+                },
+            );
+        }
+        let near = e.slow_near(t(1), chrono::Duration::seconds(3));
+        assert_eq!(near, vec!["GET /a", "GET /b"]);
     }
 }

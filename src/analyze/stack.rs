@@ -415,6 +415,22 @@ pub fn classify<F: StackFrame>(frames: &[F]) -> StackVerdict {
         };
     }
 
+    // A module body running inside the request: code being imported (a worker's first
+    // request loads the URLconf and the views), not a call in progress, whatever the imported
+    // module is (`import requests` is not an outbound call).
+    if let Some(import) = stack.iter().find(|f| f.function() == "<module>") {
+        let what = StackFrame::to_frame(import);
+        return verdict(
+            Cause::Unknown,
+            format!(
+                "importing code inside the request ({}): the first request of a worker loads \
+                 the modules it needs; a slow import is not a stuck call (load them at start: \
+                 --preload, or import the URLconf in the WSGI module)",
+                what.short()
+            ),
+        );
+    }
+
     if let Some(kind) = outbound_kind(stack) {
         let via = stack
             .iter()
@@ -515,6 +531,36 @@ mod tests {
         assert_eq!(v.cause, Cause::MissingApiTimeout);
         assert_eq!(v.call_site.unwrap().function, "upstream");
         assert_eq!(v.stuck_frame.unwrap().function, "readinto");
+    }
+
+    /// Modelled on a py-spy sample of a gevent worker's first request, which imported the
+    /// views (and `requests` with them) inside the request: importing, not a network read.
+    #[test]
+    fn an_import_inside_the_request_is_not_an_outbound_call() {
+        let s = vec![
+            frame(
+                &format!("{SP}/gunicorn/workers/ggevent.py"),
+                "handle_request",
+            ),
+            frame(
+                &format!("{SP}/django/core/handlers/base.py"),
+                "_get_response",
+            ),
+            frame(&format!("{SP}/django/urls/resolvers.py"), "urlconf_module"),
+            frame("<frozen importlib._bootstrap>", "_call_with_frames_removed"),
+            frame("/srv/app/wtapp/urls.py", "<module>"),
+            frame("/srv/app/wtapp/views.py", "<module>"),
+            frame(&format!("{SP}/requests/__init__.py"), "<module>"),
+            frame(&format!("{SP}/urllib3/connectionpool.py"), "<module>"),
+        ];
+        let v = classify(&s);
+        assert_eq!(v.cause, Cause::Unknown, "{}", v.reason);
+        assert!(
+            v.reason.starts_with("importing code inside the request"),
+            "{}",
+            v.reason
+        );
+        assert_eq!(v.outbound, None);
     }
 
     #[test]

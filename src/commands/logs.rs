@@ -22,7 +22,7 @@ use crate::parse::kernel;
 use crate::parse::nginx;
 use crate::parse::pg::{PgEvent, PgLogReader};
 use crate::parse::requests::{self, Writer};
-use crate::parse::skips::Skips;
+use crate::parse::skips::{self, Skips};
 use crate::report::{CommandName, Evidence, InputSummary, Report, Warning};
 
 /// `django.request` database errors kept from app logs.
@@ -120,6 +120,10 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
                 let mut lossy = 0;
                 let mut skips = Skips::default();
                 let counts = opened.for_each_line(|line| {
+                    if line.overlong.is_some() {
+                        skips.record(skips::OVERLONG, line.number);
+                        return;
+                    }
                     let (text, bad) = input::decode(line.bytes);
                     lossy += u64::from(bad);
                     if !feed_request(&path, line.number, &text, &mut endpoints, &mut routed) {
@@ -306,7 +310,12 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
                 }
             }
         };
+        let mut app_skips = Skips::default();
         let counts = opened.for_each_line(|line| {
+            if line.overlong.is_some() {
+                app_skips.record(skips::OVERLONG, line.number);
+                return;
+            }
             if std::str::from_utf8(line.bytes).is_err() {
                 lossy += 1;
             }
@@ -315,12 +324,7 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         reader.finish(&mut each);
         join.finish(&mut incidents);
         report.inputs.push(summary(
-            &path,
-            "applog",
-            compressed,
-            counts,
-            Skips::default(),
-            lossy,
+            &path, "applog", compressed, counts, app_skips, lossy,
         ));
     }
 
@@ -433,6 +437,9 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         });
     report.findings.extend(endpoint_findings);
     report.warnings.extend(endpoint_warnings);
+    report
+        .warnings
+        .extend(slow_together(&incidents, &endpoints, timeout.seconds));
     if endpoints.dropped_requests > 0 {
         report.warnings.push(Warning {
             code: "endpoints_capped",
@@ -505,6 +512,54 @@ impl Pending {
     }
 }
 
+/// Endpoints needed slow at once around a timeout to call it a shared slowdown.
+const SLOW_TOGETHER_ENDPOINTS: usize = 3;
+
+/// A note when requests to several endpoints were slow around a worker timeout: the cause is
+/// something they share (the database, the host), not one endpoint's code. It names no cause.
+fn slow_together(
+    incidents: &[incident::Incident],
+    endpoints: &Endpoints,
+    timeout_s: f64,
+) -> Option<Warning> {
+    let window = chrono::Duration::milliseconds((timeout_s * 1000.0) as i64);
+    let mut times: Vec<_> = incidents
+        .iter()
+        .filter(|i| i.timed && i.timeout.is_some())
+        .map(|i| i.time)
+        .collect();
+    times.sort();
+    times.dedup();
+    let (t, slow) = times
+        .iter()
+        .map(|t| (*t, endpoints.slow_near(*t, window)))
+        .max_by_key(|(_, s)| s.len())?;
+    if slow.len() < SLOW_TOGETHER_ENDPOINTS {
+        return None;
+    }
+    let shown: Vec<&str> = slow.iter().take(6).copied().collect();
+    Some(Warning {
+        code: "slow_together",
+        message: format!(
+            "{} endpoints were slow (two thirds of the timeout or more) within {} s of the worker \
+             timeout at {}: {}{}",
+            slow.len(),
+            timeout_s,
+            t.to_rfc3339(),
+            shown.join(", "),
+            if slow.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            }
+        ),
+        advice: "When everything slows down at once the cause is shared: look at the database at \
+                 that time (--pg-log: lock waits, slow statements), at the host (CPU steal, swap, \
+                 throttling) and at an upstream they all call, before any one endpoint's code."
+            .into(),
+    })
+}
+
 /// A cheap look for the marks of an access or router line.
 fn looks_like_request(bytes: &[u8]) -> bool {
     use memchr::memmem;
@@ -543,8 +598,8 @@ fn feed_request(
             source,
             &Request {
                 time,
-                method: Some(&r.method),
-                path: &r.path,
+                method: Some(r.method),
+                path: r.path,
                 status: r.status,
                 seconds: r.seconds,
                 evidence: &evidence,

@@ -28,6 +28,26 @@ struct Header<'a> {
     start: usize,
 }
 
+/// Words at least one of which every line that can make an event holds (every wording
+/// `classify` reads contains one): `Worker`/`worker`/`WORKER` and the four others.
+const MATTERS: [&str; 6] = [
+    "orker",
+    "ORKER",
+    "Starting gunicorn",
+    "Error handling",
+    "App failed",
+    "Reason: ",
+];
+
+/// True when a line may be a record `classify` makes an event of.
+fn may_matter(line: &[u8]) -> bool {
+    static SEARCHER: std::sync::LazyLock<aho_corasick::packed::Searcher> =
+        std::sync::LazyLock::new(|| {
+            aho_corasick::packed::Searcher::new(MATTERS).expect("a packed searcher for 6 words")
+        });
+    SEARCHER.find(line).is_some()
+}
+
 /// How far into a line a prefix (docker, journald, syslog) may push the `[` of the header.
 const MAX_PREFIX: usize = 160;
 /// How far into a line a message is looked for when the line has no standard header.
@@ -228,7 +248,9 @@ pub struct ParsedGunicornLog {
     pub worker_class: Option<String>,
     pub skips: Skips,
     pub lossy_lines: u64,
-    /// Lines that were Gunicorn records (not other loggers, not traceback text).
+    /// Lines that were Gunicorn records (not other loggers, not traceback text); after the
+    /// first, only those that can make an event are counted (see `GunicornLog::push`), so this
+    /// says whether the input is a Gunicorn log, not how many records it holds.
     pub records: u64,
 }
 
@@ -251,6 +273,13 @@ impl GunicornLog {
     pub fn push(&mut self, line: Line<'_>, sink: &mut impl FnMut(Event)) {
         if line.overlong.is_some() {
             self.skips.record(skips::OVERLONG, line.number);
+            return;
+        }
+        // Most lines of a busy server's log are other records and other loggers' lines. Once
+        // the log has shown a record, and while no traceback is being read, a line that holds
+        // none of the words any event is read from can change nothing: it is passed over after
+        // one SIMD scan, without reading its header.
+        if self.records > 0 && self.pending.is_none() && !may_matter(line.bytes) {
             return;
         }
         let Some(h) = header(line.bytes).or_else(|| {
