@@ -28,6 +28,7 @@ Register-ArgumentCompleter -Native -CommandName 'wtdiag' -ScriptBlock {
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Diagnose worker timeouts and kills from Gunicorn error logs')
             [CompletionResult]::new('pg', 'pg', [CompletionResultType]::ParameterValue, 'Analyse PostgreSQL logs: slow statements, lock waits, deadlocks, cancels, N+1 bursts')
             [CompletionResult]::new('live', 'live', [CompletionResultType]::ParameterValue, 'Sample the stacks of a running Gunicorn''s workers with py-spy and name what they wait on')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Wait beside a Gunicorn master; when a worker''s heartbeat goes stale, sample it with py-spy until it recovers or the master kills it, and write one incident per episode')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff): wtdiag(1), or wtdiag-SUBCOMMAND(1)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -91,6 +92,21 @@ Register-ArgumentCompleter -Native -CommandName 'wtdiag' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'wtdiag;watch' {
+            [CompletionResult]::new('--pid', '--pid', [CompletionResultType]::ParameterName, 'The Gunicorn master: its workers are followed as they come and go')
+            [CompletionResult]::new('--pg', '--pg', [CompletionResultType]::ParameterName, 'PostgreSQL connection string, to look a caught worker''s backend up in pg_stat_activity and pg_locks (its password is never shown; prefer PGPASSFILE or ~/.pgpass)')
+            [CompletionResult]::new('--py-spy', '--py-spy', [CompletionResultType]::ParameterName, 'The py-spy binary (default: py-spy on PATH; one beside the target is named, never run). As root: it and every directory above it owned by root and writable by no one else')
+            [CompletionResult]::new('--threshold', '--threshold', [CompletionResultType]::ParameterName, 'When a worker counts as caught: a fraction of the master''s timeout (0.5) or seconds (3s, 2500ms). An idle sync worker''s heartbeat ages up to half the timeout between loop turns, so a worker is caught only once it is 1 s past that too')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between two py-spy dumps of a caught worker, e.g. 200ms')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Stop after this long (e.g. 10m, 1h); default: until Ctrl-C or SIGTERM')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'The master''s timeout in seconds, when it cannot be read from its command line')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output: json writes JSON Lines (one object per incident, then the summary report on one line); table writes one line per incident, then the summary report')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write incidents and the summary to this file instead of stdout (''-'' is stdout)')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write incidents and the summary to this file instead of stdout (''-'' is stdout)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
         'wtdiag;completions' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -105,6 +121,7 @@ Register-ArgumentCompleter -Native -CommandName 'wtdiag' -ScriptBlock {
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Diagnose worker timeouts and kills from Gunicorn error logs')
             [CompletionResult]::new('pg', 'pg', [CompletionResultType]::ParameterValue, 'Analyse PostgreSQL logs: slow statements, lock waits, deadlocks, cancels, N+1 bursts')
             [CompletionResult]::new('live', 'live', [CompletionResultType]::ParameterValue, 'Sample the stacks of a running Gunicorn''s workers with py-spy and name what they wait on')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Wait beside a Gunicorn master; when a worker''s heartbeat goes stale, sample it with py-spy until it recovers or the master kills it, and write one incident per episode')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff): wtdiag(1), or wtdiag-SUBCOMMAND(1)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -117,6 +134,9 @@ Register-ArgumentCompleter -Native -CommandName 'wtdiag' -ScriptBlock {
             break
         }
         'wtdiag;help;live' {
+            break
+        }
+        'wtdiag;help;watch' {
             break
         }
         'wtdiag;help;completions' {

@@ -12,5 +12,6 @@ pub mod pg_join;
 pub mod proxy_join;
 pub mod stack;
 pub mod timeline;
+pub mod watch_join;
 pub mod window;
 pub mod worker_findings;

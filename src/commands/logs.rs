@@ -11,6 +11,7 @@ use crate::analyze::kernel_join::{self, KernelKill, MAX_OOM_KILLS};
 use crate::analyze::pg_join::PgJoin;
 use crate::analyze::proxy_join::{self, MAX_PROXY_LINES, ProxyLine};
 use crate::analyze::timeline::{Timeline, TimelineResult};
+use crate::analyze::watch_join::{self, MAX_WATCH_INCIDENTS, WatchLine};
 use crate::analyze::worker_findings::{self, Groups};
 use crate::cli::LogsArgs;
 use crate::commands::{Window, check_stdin_once, progress_for};
@@ -44,6 +45,7 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     // zone their `dmesg -T` times lack.
     let mut kernel_lines: Vec<(String, u64, String)> = Vec::new();
     let mut proxy_lines: Vec<(String, u64, String)> = Vec::new();
+    let mut watch_lines: Vec<WatchLine> = Vec::new();
     let timeout = Timeout {
         seconds: args.timeout.unwrap_or(DEFAULT_TIMEOUT_S),
         given: args.timeout.is_some(),
@@ -66,6 +68,32 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         let opened = planned.open(progress)?;
         let path = opened.path.clone();
         let compressed = opened.compressed;
+        if crate::parse::watch::looks_like_watch(opened.head()) {
+            // `wtdiag watch --format json`: what it sampled names what this log cannot.
+            let mut lossy = 0;
+            let counts = opened.for_each_line(|line| {
+                let (text, bad) = input::decode(line.bytes);
+                lossy += u64::from(bad);
+                if watch_lines.len() < MAX_WATCH_INCIDENTS
+                    && let Some(incident) = crate::parse::watch::parse_line(&text)
+                {
+                    watch_lines.push(WatchLine {
+                        incident,
+                        path: path.clone(),
+                        line: line.number,
+                    });
+                }
+            })?;
+            report.inputs.push(summary(
+                &path,
+                "watch",
+                compressed,
+                counts,
+                Skips::default(),
+                lossy,
+            ));
+            continue;
+        }
         // Every input is told by its first lines. Side sources keep only the lines that can
         // matter, read once the Gunicorn logs give the zone their times lack; application and
         // PostgreSQL logs are read after the Gunicorn logs, like --app-log and --pg-log.
@@ -222,6 +250,7 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
             })
         })
         .collect();
+    watch_join::join(&mut incidents, &watch_lines);
     let silent_ooms: Vec<&KernelKill> = kernel_join::join(&mut incidents, &oom_kills);
     let proxy: Vec<ProxyLine> = proxy_lines
         .into_iter()

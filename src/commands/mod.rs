@@ -5,6 +5,7 @@ mod generate;
 mod live;
 mod logs;
 mod pg;
+mod watch;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             let report = live::run(&args)?;
             emit(&report, &args.output)
         }
+        Command::Watch(args) => watch::run(&args),
         Command::Completions { shell } => {
             generate::completions(shell, &mut io::stdout().lock())?;
             Ok(exit_code::OK)

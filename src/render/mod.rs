@@ -100,7 +100,11 @@ pub(crate) fn headline(report: &Report) -> String {
     if skipped > 0 {
         s.push_str(&format!(" ({skipped} skipped)"));
     }
-    if report.workers.is_some() {
+    if report.command == crate::report::CommandName::Watch {
+        // `watch` reads processes, not files.
+        s = "wtdiag watch: workers followed by heartbeat, caught ones sampled with py-spy"
+            .to_string();
+    } else if report.workers.is_some() {
         // `live` reads processes, not files.
         s = "wtdiag live: sampled with py-spy".to_string();
     }
@@ -117,7 +121,7 @@ pub(crate) fn headline(report: &Report) -> String {
     s
 }
 
-/// `logs`, `pg` or `live`, as in JSON.
+/// `logs`, `pg`, `live` or `watch`, as in JSON.
 pub(crate) fn command_name(report: &Report) -> String {
     serde_json::to_value(report.command)
         .ok()

@@ -26,13 +26,14 @@ pub enum CommandName {
     Logs,
     Pg,
     Live,
+    Watch,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// Bumped only when a field changes meaning; new fields do not bump it.
     pub schema_version: u32,
-    /// `logs`, `pg` or `live`.
+    /// `logs`, `pg`, `live` or `watch`.
     pub command: CommandName,
     /// wtdiag's own version.
     pub wtdiag_version: &'static str,

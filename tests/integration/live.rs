@@ -132,6 +132,11 @@ impl Guarded {
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Waits for the process to end by itself.
+    pub(crate) fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("wait for the child")
+    }
 }
 
 impl Drop for Guarded {
@@ -203,7 +208,7 @@ impl PgCluster {
         pg
     }
 
-    fn env(&self, cmd: &mut Command) {
+    pub(crate) fn env(&self, cmd: &mut Command) {
         cmd.env("PGHOST", "127.0.0.1")
             .env("PGPORT", self.port.to_string())
             .env("PGUSER", "postgres")
@@ -318,10 +323,35 @@ impl Gunicorn {
         name: &str,
         venv: &Path,
         workers: usize,
+        app_args: (&str, &[&str]),
+        pg: Option<&PgCluster>,
+        blackhole_port: Option<u16>,
+        niced: bool,
+    ) -> Gunicorn {
+        Gunicorn::start_timed(
+            name,
+            venv,
+            workers,
+            app_args,
+            pg,
+            blackhole_port,
+            niced,
+            TIMEOUT,
+        )
+    }
+
+    /// Like [`Gunicorn::start_with`], with the master's `--timeout` (`wtdiag watch`'s tests let
+    /// workers be killed).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start_timed(
+        name: &str,
+        venv: &Path,
+        workers: usize,
         (app, worker_args): (&str, &[&str]),
         pg: Option<&PgCluster>,
         blackhole_port: Option<u16>,
         niced: bool,
+        timeout: f64,
     ) -> Gunicorn {
         let slot = Slot::take();
         let dir = TempDir::new(&format!("live-gunicorn-{name}"));
@@ -341,7 +371,7 @@ impl Gunicorn {
             .args(worker_args)
             .args([
                 "--timeout",
-                &format!("{TIMEOUT:.0}"),
+                &format!("{timeout:.0}"),
                 "--graceful-timeout",
                 "2",
             ])
@@ -397,6 +427,20 @@ impl Gunicorn {
         let mut answer = String::new();
         std::io::Read::read_to_string(&mut s, &mut answer).expect("read the answer");
         answer
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The app's request log.
+    pub(crate) fn app_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("app.log")).unwrap_or_default()
+    }
+
+    /// The master's error log.
+    pub(crate) fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
     }
 
     /// Sends `GET path` and keeps the connection open.
@@ -708,7 +752,7 @@ fn live_on_one_worker_pid_reads_the_timeout_from_its_master() {
 }
 
 /// py-spy processes that are still dumping one of `pids`.
-fn py_spy_dumping(pids: &[u32]) -> Vec<String> {
+pub(crate) fn py_spy_dumping(pids: &[u32]) -> Vec<String> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
         let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {

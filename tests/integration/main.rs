@@ -18,5 +18,6 @@ mod proxy;
 mod render;
 mod render_html;
 mod sources;
+mod watch;
 mod wild;
 mod worst_shapes;
