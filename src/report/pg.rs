@@ -33,7 +33,8 @@ pub struct PgSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct PgInput {
     pub path: Arc<str>,
-    /// `stderr`, `csvlog`, `jsonlog` or `syslog`; null when not a PostgreSQL log.
+    /// `stderr`, `csvlog`, `jsonlog`, `syslog`, `syslog_rfc5424`, `heroku`, `cloud_logging`,
+    /// `cloudnativepg` or `azure`; null when not a PostgreSQL log.
     pub format: Option<&'static str>,
     /// The `log_line_prefix` read (given with --prefix, or detected).
     pub log_line_prefix: Option<String>,
