@@ -13,7 +13,7 @@ use serde::Serialize;
 
 pub use cause::Cause;
 pub use event::{Attribution, DeadlockProcess, Event, EventDetail, Frame, Source};
-pub use pg::{BurstSummary, PgInput, PgSummary, StatementSummary};
+pub use pg::{BurstSummary, PgInput, PgSummary, SqlstateClassCount, StatementSummary};
 pub use severity::{Confidence, Severity};
 
 pub const SCHEMA_VERSION: u32 = 1;

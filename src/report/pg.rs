@@ -28,6 +28,20 @@ pub struct PgSummary {
     pub bursts_omitted: u64,
     /// ERROR/FATAL/PANIC messages by SQLSTATE (`unknown` when the log does not say).
     pub errors_by_sqlstate: BTreeMap<String, u64>,
+    /// The same errors by SQLSTATE class (the code's first two characters, or `unknown`), in
+    /// class order; `inferred` of them had their code read from the message's wording.
+    pub errors_by_sqlstate_class: Vec<SqlstateClassCount>,
+}
+
+/// Errors of one SQLSTATE class.
+#[derive(Debug, Clone, Serialize)]
+pub struct SqlstateClassCount {
+    /// `23`, or `unknown` when neither the log nor the wording tells.
+    pub class: String,
+    /// errcodes.txt's name of the class (`Integrity Constraint Violation`); null for `unknown`.
+    pub name: Option<String>,
+    pub errors: u64,
+    pub inferred: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -10,6 +10,7 @@ use memchr::memmem;
 use super::event::{CancelReason, DeadlockParty, LockState, PgEvent, PgEventKind, StatementPhase};
 use super::record::{Record, first_line};
 use super::severity::Severity;
+use super::sqlstate;
 use crate::parse::number::parse_ms;
 use crate::parse::skips::Skips;
 
@@ -97,13 +98,15 @@ impl Classifier {
     }
 
     fn error<'a>(&self, r: &'a Record, message: &'a str) -> PgEvent<'a> {
-        let sqlstate = r.sqlstate().or_else(|| known_sqlstate(message));
+        let logged = r.sqlstate();
+        let inferred = logged.is_none().then(|| sqlstate::infer(message)).flatten();
         event(
             r,
             r.pid,
             PgEventKind::Error {
                 severity: r.severity.name(),
-                sqlstate,
+                sqlstate: logged.or(inferred),
+                sqlstate_inferred: inferred.is_some(),
                 message: first_line(message),
                 detail: non_empty(&r.detail),
                 statement: non_empty(&r.statement),
@@ -468,61 +471,6 @@ fn plan_query_text(plan: &str, out: &mut String) -> bool {
         out.pop();
     }
     true
-}
-
-/// The SQLSTATE of common error wordings, for stderr logs without `%e`.
-fn known_sqlstate(message: &str) -> Option<&'static str> {
-    const KNOWN: &[(&str, &str, &str)] = &[
-        (
-            "duplicate key value violates unique constraint",
-            "",
-            "23505",
-        ),
-        ("syntax error at ", "", "42601"),
-        ("relation \"", "\" does not exist", "42P01"),
-        ("column \"", "\" does not exist", "42703"),
-        ("function ", " does not exist", "42883"),
-        ("null value in column ", "", "23502"),
-        ("value too long for type ", "", "22001"),
-        ("invalid input syntax for ", "", "22P02"),
-        ("division by zero", "", "22012"),
-        ("could not serialize access due to ", "", "40001"),
-        ("current transaction is aborted", "", "25P02"),
-        ("permission denied for ", "", "42501"),
-        ("password authentication failed for user ", "", "28P01"),
-        ("sorry, too many clients already", "", "53300"),
-        ("remaining connection slots are reserved", "", "53300"),
-        ("could not obtain lock on ", "", "55P03"),
-        ("canceling autovacuum task", "", "57014"),
-        (
-            "terminating connection due to idle-in-transaction timeout",
-            "",
-            "25P03",
-        ),
-        (
-            "terminating connection due to administrator command",
-            "",
-            "57P01",
-        ),
-        (
-            "terminating connection due to idle-session timeout",
-            "",
-            "57P05",
-        ),
-    ];
-    let first = first_line(message);
-    KNOWN
-        .iter()
-        .find(|(start, end, _)| {
-            first.starts_with(start)
-                && (end.is_empty() || first.ends_with(end))
-                && (!start.ends_with("\"") || first.len() > start.len() + end.len())
-        })
-        .map(|(_, _, code)| *code)
-        .or_else(|| {
-            let m = first;
-            (m.contains("violates foreign key constraint")).then_some("23503")
-        })
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod jsonlog;
 pub mod prefix;
 mod record;
 mod severity;
+mod sqlstate;
 mod stderr;
 mod syslog;
 
@@ -31,6 +32,7 @@ use stderr::{Envelope, LineUse, StderrAssembler};
 
 pub use event::{CancelReason, DeadlockParty, LockState, PgEvent, PgEventKind, StatementPhase};
 pub use prefix::{Prefix, PrefixError};
+pub use sqlstate::class_name as sqlstate_class_name;
 
 use std::sync::Arc;
 
