@@ -77,7 +77,7 @@ pub struct WindowArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// Gunicorn error logs; '-' reads stdin; .gz is read as gzip; rotated files are merged by time.
+    /// Gunicorn error logs; '-' reads stdin; gzip, bzip2, xz and zstd are decompressed; rotated files are merged by time.
     /// A kernel log among them (dmesg, dmesg -T, kern.log, journalctl -k) is recognised: its OOM
     /// kills confirm out-of-memory SIGKILLs
     #[arg(value_name = "FILE", required = true)]
@@ -104,7 +104,7 @@ pub struct LogsArgs {
 
 #[derive(Debug, Args)]
 pub struct PgArgs {
-    /// PostgreSQL logs (stderr, csvlog, jsonlog or syslog; detected); '-' reads stdin; .gz is read as gzip
+    /// PostgreSQL logs (stderr, csvlog, jsonlog, syslog, or a managed service's export; detected); '-' reads stdin; gzip, bzip2, xz and zstd are decompressed
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<String>,
     /// The server's log_line_prefix, when auto-detection cannot tell (e.g. '%t [%p]: [%l-1] ')

@@ -12,6 +12,7 @@ mod live_security;
 mod live_workers;
 mod logs;
 mod pg;
+mod pg_compressed;
 mod pg_managed;
 mod pg_servers;
 mod proxy;

@@ -86,6 +86,7 @@ pub const SKIP_UNTERMINATED_CSV: &str = "csvlog record with an unterminated quot
 pub const SKIP_NOT_JSON: &str = "not a jsonlog record";
 pub const SKIP_NOT_SYSLOG: &str = "not a syslog line";
 pub const SKIP_UNKNOWN: &str = "not a PostgreSQL log line";
+pub const SKIP_OTHER_PROGRAM: &str = "syslog line of another program than PostgreSQL";
 pub const SKIP_OTHER_SOURCE: &str =
     "Heroku log line of another source than Heroku Postgres (router, dyno, metrics)";
 pub const SKIP_CNPG_STARTUP: &str =
@@ -105,7 +106,8 @@ const SNIFF_BYTES: usize = 4 << 20;
 enum State {
     Sniffing,
     Stderr(StderrAssembler),
-    Syslog(StderrAssembler, syslog::Header),
+    /// The assembler, the header kind, and the ident PostgreSQL logs under (`postgres`).
+    Syslog(StderrAssembler, syslog::Header, Vec<u8>),
     Csv(CsvAssembler),
     Json(JsonAssembler),
     CloudLogging(JsonObjects, StderrAssembler),
@@ -226,7 +228,7 @@ impl PgLogReader {
                     a.times.zones.into_used(),
                 )
             }
-            State::Syslog(mut a, header) => {
+            State::Syslog(mut a, header, _) => {
                 a.finish(&mut emit);
                 (
                     Some(match header {
@@ -339,7 +341,7 @@ impl PgLogReader {
             ),
             State::Cnpg(..) => Some("CloudNativePG JSON without a record of logger \"postgres\""),
             State::Azure(..) => Some("Azure diagnostic JSON without a PostgreSQLLogs message"),
-            State::Syslog(_, syslog::Header::Heroku) => Some(HEROKU_WITHOUT_POSTGRES),
+            State::Syslog(_, syslog::Header::Heroku, _) => Some(HEROKU_WITHOUT_POSTGRES),
             _ => None,
         };
         if export.is_some() {
@@ -362,9 +364,23 @@ impl PgLogReader {
             return self.choose_json(sniffed);
         }
         if let Some(first_syslog) = syslog::split(first) {
+            // the ident most lines come under is PostgreSQL's (`syslog_ident`); the others are
+            // other programs' (systemd's start and stop lines in the same file)
+            let mut idents: Vec<(&[u8], usize)> = Vec::new();
+            for s in lines().filter_map(syslog::split) {
+                if let Some((_, n)) = idents.iter_mut().find(|(i, _)| *i == s.ident) {
+                    *n += 1;
+                } else if idents.len() < 16 {
+                    idents.push((s.ident, 1));
+                }
+            }
+            let ident = idents
+                .iter()
+                .max_by_key(|(_, n)| *n)
+                .map_or(Vec::new(), |(i, _)| i.to_vec());
             let texts: Vec<Vec<u8>> = lines()
                 .filter_map(syslog::split)
-                .filter(|s| !s.other_source)
+                .filter(|s| !s.other_source && s.ident == ident.as_slice())
                 .filter(|s| s.chunk.is_none_or(|(_, m)| m == 1))
                 .map(|s| {
                     let mut buf = Vec::new();
@@ -378,7 +394,7 @@ impl PgLogReader {
                 )),
             };
             return match prefix {
-                Some(p) => State::Syslog(self.stderr_assembler(p), first_syslog.header),
+                Some(p) => State::Syslog(self.stderr_assembler(p), first_syslog.header, ident),
                 None => {
                     if texts.is_empty() && first_syslog.header == syslog::Header::Heroku {
                         self.looks_like = Some(HEROKU_WITHOUT_POSTGRES);
@@ -498,7 +514,7 @@ impl PgLogReader {
                     LineUse::NoPrefix => skips.record(SKIP_NO_PREFIX, number),
                 }
             }
-            State::Syslog(a, _) => {
+            State::Syslog(a, _, ident) => {
                 if bytes.is_empty() {
                     return;
                 }
@@ -508,6 +524,10 @@ impl PgLogReader {
                 };
                 if s.other_source {
                     skips.record(SKIP_OTHER_SOURCE, number);
+                    return;
+                }
+                if s.ident != ident.as_slice() && s.header != syslog::Header::Heroku {
+                    skips.record(SKIP_OTHER_PROGRAM, number);
                     return;
                 }
                 let text = syslog::unescape_tabs(s.text, scratch);

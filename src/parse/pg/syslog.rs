@@ -42,6 +42,8 @@ pub struct SyslogLine<'a> {
     /// The text after the header (and after `[N-M] `), `#011` not yet replaced.
     pub text: &'a [u8],
     pub header: Header,
+    /// The program's name (`postgres`, `systemd`; RFC 5424's APP-NAME).
+    pub ident: &'a [u8],
     /// A logplex line of another source than Heroku Postgres (`app[web.1]`,
     /// `heroku[router]`, `app heroku-postgres` metrics): not a server message.
     pub other_source: bool,
@@ -121,6 +123,7 @@ fn rfc5424(rest: &[u8]) -> Option<SyslogLine<'_>> {
             Header::Rfc5424
         },
     );
+    line.ident = app;
     line.other_source = logplex && !heroku;
     Some(line)
 }
@@ -211,6 +214,7 @@ fn traditional(line: &[u8]) -> Option<SyslogLine<'_>> {
             Header::Traditional
         },
     );
+    line.ident = ident;
     line.other_source = logplex && !heroku;
     Some(line)
 }
@@ -258,6 +262,7 @@ fn body(
         chunk,
         text,
         header,
+        ident: b"",
         other_source: false,
     }
 }
