@@ -430,3 +430,52 @@ fn pgbadgers_msk_and_cet_samples_are_read_at_their_offsets_with_pgbadgers_counts
             .all(|e| e["time"].as_str().unwrap().ends_with("+01:00"))
     );
 }
+
+#[test]
+fn auto_explains_query_parameters_line_is_not_glued_onto_the_query() {
+    // PostgreSQL 18 with auto_explain.log_parameter_max_length = -1 (fixtures/pg/make-pg18.sh)
+    let r = pg_json(&fixture("pg/pg18-autoexplain-params.log"), &[]);
+    assert_eq!(r["inputs"][0]["skipped_lines"], 0);
+    let statements = events_of(&r, "statement");
+    let plans: Vec<&&Value> = statements.iter().filter(|e| e["phase"] == "plan").collect();
+    assert!(!plans.is_empty());
+    for e in &statements {
+        assert!(
+            !e["query"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Query Parameters"),
+            "{e}"
+        );
+    }
+    // a plan is the same statement shape as its execution, and carries its values
+    for p in &plans {
+        assert!(
+            statements
+                .iter()
+                .any(|e| e["phase"] == "execute" && e["fingerprint"] == p["fingerprint"]),
+            "{p}"
+        );
+        let query = p["query"].as_str().unwrap();
+        if query.contains("$1") {
+            assert!(
+                p["parameters"].as_str().unwrap().starts_with("$1 = '"),
+                "{p}"
+            );
+        }
+    }
+    let texts = text_of_statement_table(&r);
+    assert!(
+        !texts.iter().any(|t| t.contains("query parameters")),
+        "{texts:?}"
+    );
+}
+
+fn text_of_statement_table(r: &Value) -> Vec<String> {
+    r["pg"]["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["normalized"].as_str().unwrap().to_string())
+        .collect()
+}

@@ -37,6 +37,8 @@ pub struct Classifier {
     paired: LoggedStatement,
     /// auto_explain's `Query Text`, unescaped.
     plan_query: String,
+    /// auto_explain's `Query Parameters` (PostgreSQL 16+, `log_parameter_max_length`).
+    plan_parameters: String,
 }
 
 impl Classifier {
@@ -183,13 +185,13 @@ impl Classifier {
             });
         }
         if let Some(plan) = rest.strip_prefix("plan:") {
-            let query = plan_query_text(plan, &mut self.plan_query);
+            let query = plan_query_text(plan, &mut self.plan_query, &mut self.plan_parameters);
             return Some(PgEventKind::Statement {
                 duration_ms,
                 phase: StatementPhase::Plan,
                 prepared: None,
                 query: query.then_some(self.plan_query.as_str()),
-                parameters,
+                parameters: parameters.or(non_empty(&self.plan_parameters)),
             });
         }
         if let Some(call) = rest.strip_prefix("fastpath function call: ") {
@@ -435,16 +437,23 @@ fn deadlock<'a>(r: &'a Record) -> PgEventKind<'a> {
     }
 }
 
-/// auto_explain's plan: `Query Text: ...` in text format (up to the first plan node), or the
-/// `"Query Text"` key in JSON format. Writes it to `out`; false when absent.
-fn plan_query_text(plan: &str, out: &mut String) -> bool {
+/// auto_explain's `Query Text` (into `out`) and `Query Parameters` (into `params`, PostgreSQL
+/// 16+ with `auto_explain.log_parameter_max_length`), text or JSON format. The text format's
+/// query runs over lines until the parameters or the first plan node; the parameters line is
+/// not part of the query (contrib/auto_explain/auto_explain.c: ExplainQueryText, then
+/// ExplainQueryParameters, then ExplainPrintPlan).
+fn plan_query_text(plan: &str, out: &mut String, params: &mut String) -> bool {
     out.clear();
+    params.clear();
     let plan = plan.trim_start();
     if plan.starts_with('{') {
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(plan)
             && let Some(q) = v.get("Query Text").and_then(|q| q.as_str())
         {
             out.push_str(q);
+            if let Some(p) = v.get("Query Parameters").and_then(|p| p.as_str()) {
+                params.push_str(p);
+            }
             return true;
         }
         return false;
@@ -455,6 +464,12 @@ fn plan_query_text(plan: &str, out: &mut String) -> bool {
     let text = &plan[at + "Query Text: ".len()..];
     for (i, line) in text.split('\n').enumerate() {
         let t = line.trim_start();
+        if i > 0
+            && let Some(p) = t.strip_prefix("Query Parameters: ")
+        {
+            params.push_str(p);
+            break;
+        }
         let plan_node = t.starts_with("->")
             || line.contains("  (cost=")
             || line.contains("  (actual time=")
@@ -721,15 +736,27 @@ mod tests {
     #[test]
     fn auto_explain_query_text() {
         let mut out = String::new();
+        let mut params = String::new();
         assert!(plan_query_text(
             "\nQuery Text: SELECT a\n  FROM t\nSeq Scan on t  (cost=0.00..1.00 rows=1 width=4)",
-            &mut out
+            &mut out,
+            &mut params
         ));
         assert_eq!(out, "SELECT a\n  FROM t");
+        assert_eq!(params, "");
         assert!(plan_query_text(
             "\n{\"Query Text\": \"SELECT 1\", \"Plan\": {}}",
-            &mut out
+            &mut out,
+            &mut params
         ));
         assert_eq!(out, "SELECT 1");
+        // PostgreSQL 18's auto_explain (fixtures/pg/pg18-autoexplain-params.log)
+        assert!(plan_query_text(
+            "\n\tQuery Text: SELECT id, price FROM app_book WHERE title = $1\n\tQuery Parameters: $1 = 'it''s Book 8'\n\tSeq Scan on app_book  (cost=0.00..20.62 rows=4 width=36)\n\t  Filter: (title = 'it''s Book 8'::text)",
+            &mut out,
+            &mut params
+        ));
+        assert_eq!(out, "SELECT id, price FROM app_book WHERE title = $1");
+        assert_eq!(params, "$1 = 'it''s Book 8'");
     }
 }
