@@ -403,8 +403,13 @@ impl PgLogReader {
                 }
             };
         }
-        if let Some(n) = prefix::timestamp_len(first)
-            && first.get(n) == Some(&b',')
+        // csvlog; its first field quoted by tools that rewrite it (pgBadger's
+        // csv_statement_without_duration.log)
+        let unquoted = first.strip_prefix(b"\"").unwrap_or(first);
+        let quoted = unquoted.len() < first.len();
+        if let Some(n) = prefix::timestamp_len(unquoted)
+            && unquoted.get(n..n + 1 + usize::from(quoted))
+                == Some(if quoted { &b"\","[..] } else { &b","[..] })
         {
             let mut a = CsvAssembler::default();
             a.times = TimeCache::new(self.zones.clone());
