@@ -53,8 +53,12 @@ fn matches_format(text: &str, pieces: &[&str]) -> bool {
     rest = &rest[..end];
     for piece in middle {
         // a conversion fills at least one character before the piece
-        match rest.get(1..).and_then(|r| r.find(piece)) {
-            Some(at) => rest = &rest[1 + at + piece.len()..],
+        let filled = rest.chars().next().map_or(0, char::len_utf8);
+        if filled == 0 {
+            return false;
+        }
+        match rest[filled..].find(piece) {
+            Some(at) => rest = &rest[filled + at + piece.len()..],
             None => return false,
         }
     }
@@ -115,6 +119,10 @@ mod tests {
             // a prefix of a known wording is not it
             ("division by zero is fun", None),
             ("relation \"\" does not exist", None),
+            (
+                "insert or update on table \"é\" violates foreign key constraint \"ç_fk\"",
+                Some("23503"),
+            ),
         ] {
             assert_eq!(infer(message), code, "{message}");
         }
