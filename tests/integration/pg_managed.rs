@@ -219,6 +219,20 @@ fn cloudnativepg_records_are_read_and_the_instance_managers_lines_are_counted_ap
     let statements = events_of(&r, "statement");
     assert!(statements.len() >= 400);
     assert!(statements.iter().all(|s| s["pid"].as_u64().is_some()));
+
+    // `kubectl logs --timestamps` puts the time the line was read before each line
+    let stamped: String = text
+        .lines()
+        .map(|l| format!("2022-11-27T18:58:02.096892400Z {l}\n"))
+        .collect();
+    let tmp = TempDir::new("pg-cnpg-kubectl");
+    let path = tmp.join("cnpg-kubectl.log");
+    std::fs::write(&path, stamped).unwrap();
+    let k = pg_json(&path);
+    assert_eq!(k["inputs"][0]["format"], "cloudnativepg");
+    assert_eq!(k["pg"]["inputs"][0]["messages"], records);
+    assert_eq!(k["summary"], r["summary"]);
+    assert_eq!(skipped(&k), skips);
 }
 
 #[test]

@@ -52,6 +52,7 @@ impl JsonObjects {
             if line.is_empty() {
                 return JsonLine::Blank;
             }
+            line = strip_timestamp(line);
             if line[0] != b'{' {
                 return JsonLine::NotJson;
             }
@@ -114,6 +115,20 @@ impl JsonObjects {
     }
 }
 
+/// `kubectl logs --timestamps` (and `docker logs -t`) put an RFC 3339 time and a space before
+/// each line: `2026-09-19T14:09:27.214607909Z {"level":"info",...}`.
+pub fn strip_timestamp(line: &[u8]) -> &[u8] {
+    if line.first().is_some_and(u8::is_ascii_digit)
+        && line.get(4) == Some(&b'-')
+        && line.get(10) == Some(&b'T')
+        && let Some(space) = memchr::memchr(b' ', &line[..line.len().min(40)])
+        && line.get(space + 1) == Some(&b'{')
+    {
+        return &line[space + 1..];
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +165,11 @@ mod tests {
             ]
         );
         assert_eq!(j.push(20, b"plain text"), JsonLine::NotJson);
+        assert_eq!(
+            j.push(22, b"2026-09-19T14:09:27.214607909Z {\"a\": 1}"),
+            JsonLine::Object(22)
+        );
+        assert_eq!(j.object(), b"{\"a\": 1}");
         assert_eq!(j.push(21, b"{\"open\": 1"), JsonLine::Pending);
         assert!(j.open());
     }

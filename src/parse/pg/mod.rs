@@ -611,10 +611,11 @@ impl PgLogReader {
     }
 }
 
-/// A JSON object, or the opening of an array of objects (`[` alone, or `[{`); not a line that
-/// starts with a bracketed prefix field (`[8794] ...`).
+/// A JSON object (after `kubectl logs --timestamps`' time, if any), or the opening of an array
+/// of objects (`[` alone, or `[{`); not a line that starts with a bracketed prefix field
+/// (`[8794] ...`).
 fn looks_like_json(line: &[u8]) -> bool {
-    let line = line.trim_ascii();
+    let line = json_objects::strip_timestamp(line.trim_ascii());
     match line.first() {
         Some(b'{') => true,
         Some(b'[') => matches!(line[1..].trim_ascii_start().first(), None | Some(b'{')),
