@@ -90,10 +90,11 @@ pub struct WindowArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// Gunicorn error logs; '-' reads stdin; .gz is read as gzip; rotated files are merged by time.
-    /// The other logs of the deployment are recognised among them from their content: access
-    /// logs (Gunicorn's, nginx's), nginx's error log, application logs (slow-request lines,
-    /// django.request errors), PostgreSQL logs, kernel logs (dmesg, kern.log, journalctl -k)
+    /// Gunicorn error logs; '-' reads stdin; gzip, bzip2, xz and zstd are decompressed; rotated
+    /// files are merged by time. The other logs of the deployment are recognised among them from
+    /// their content: access logs (Gunicorn's, nginx's, Heroku's router), nginx's error log,
+    /// application logs (slow-request lines, django.request errors), PostgreSQL logs, kernel logs
+    /// (dmesg, kern.log, journalctl -k)
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<String>,
     /// Application log with request start/end lines (time, pid, METHOD /path), to name the
@@ -131,7 +132,7 @@ fn positive_seconds(s: &str) -> Result<f64, String> {
 
 #[derive(Debug, Args)]
 pub struct PgArgs {
-    /// PostgreSQL logs (stderr, csvlog, jsonlog or syslog; detected); '-' reads stdin; .gz is read as gzip
+    /// PostgreSQL logs (stderr, csvlog, jsonlog, syslog, or a managed service's export; detected); '-' reads stdin; gzip, bzip2, xz and zstd are decompressed
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<String>,
     /// The server's log_line_prefix, when auto-detection cannot tell (e.g. '%t [%p]: [%l-1] ')

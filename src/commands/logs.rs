@@ -410,7 +410,8 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
             .warnings
             .extend(crate::commands::pg::zone_warnings(path, &read.zones));
         let format = read.format.map_or("unknown", |f| f.name());
-        if read.format.is_none() && counts.lines > 0 {
+        // no server message read: not a PostgreSQL log, or an export of one holding none
+        if (read.format.is_none() || read.messages == 0) && read.skips.total() > 0 {
             report.warnings.push(Warning {
                 code: "not_pg_log",
                 message: format!("{path}: no line is a PostgreSQL log line"),

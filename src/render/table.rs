@@ -93,6 +93,16 @@ pub fn render(report: &Report, options: Options, out: &mut dyn Write) -> io::Res
         )?;
         writeln!(out, "{}", endpoints_table(endpoints, width, color))?;
     }
+    if let Some(pg) = &report.pg
+        && !pg.errors_by_sqlstate_class.is_empty()
+    {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}",
+            sqlstate_classes_line(&pg.errors_by_sqlstate_class)
+        )?;
+    }
     for w in &report.warnings {
         writeln!(out)?;
         writeln!(
@@ -116,6 +126,25 @@ pub fn render(report: &Report, options: Options, out: &mut dyn Write) -> io::Res
         }
     }
     Ok(())
+}
+
+/// `Errors by SQLSTATE class: 23 Integrity Constraint Violation 3 (2 inferred from the
+/// wording), unknown 1`.
+fn sqlstate_classes_line(classes: &[crate::report::SqlstateClassCount]) -> String {
+    let parts: Vec<String> = classes
+        .iter()
+        .map(|c| {
+            let mut s = match &c.name {
+                Some(name) => format!("{} {name} {}", c.class, c.errors),
+                None => format!("{} {}", c.class, c.errors),
+            };
+            if c.inferred > 0 {
+                s.push_str(&format!(" ({} inferred from the wording)", c.inferred));
+            }
+            s
+        })
+        .collect();
+    format!("Errors by SQLSTATE class: {}", parts.join(", "))
 }
 
 /// A table that wraps to `width` columns, or never wraps (output to a file or a pipe, where

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 pub use cause::Cause;
 pub use event::{Attribution, DeadlockProcess, Event, EventDetail, Frame, Source};
-pub use pg::{BurstSummary, PgInput, PgSummary, StatementSummary};
+pub use pg::{BurstSummary, PgInput, PgSummary, SqlstateClassCount, StatementSummary};
 pub use severity::{Confidence, Severity};
 pub use side::{MAX_SIDE_EVENTS, SideEvent, SideEvents, SideKind};
 

@@ -13,6 +13,8 @@ mod live_security;
 mod live_workers;
 mod logs;
 mod pg;
+mod pg_compressed;
+mod pg_managed;
 mod pg_servers;
 mod proxy;
 mod render;
