@@ -28,6 +28,7 @@ Register-ArgumentCompleter -Native -CommandName 'wtdiag' -ScriptBlock {
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Diagnose worker timeouts and kills from Gunicorn error logs')
             [CompletionResult]::new('pg', 'pg', [CompletionResultType]::ParameterValue, 'Analyse PostgreSQL logs: slow statements, lock waits, deadlocks, cancels, N+1 bursts')
             [CompletionResult]::new('live', 'live', [CompletionResultType]::ParameterValue, 'Sample the stacks of a running Gunicorn''s workers with py-spy and name what they wait on')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Wait beside a Gunicorn master; when a worker''s heartbeat goes stale, sample it with py-spy until it recovers or the master kills it, and write one incident per episode')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff): wtdiag(1), or wtdiag-SUBCOMMAND(1)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -42,10 +43,12 @@ Register-ArgumentCompleter -Native -CommandName 'wtdiag' -ScriptBlock {
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Threads reading Gunicorn logs and multi-origin streams (default: one per core); the report is the same for any number')
             [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only events at or after this time (RFC 3339, or ''YYYY-MM-DD HH:MM:SS[ +HHMM]''; UTC when no offset)')
             [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'Only events at or before this time (same forms as --since)')
-            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format: table (with a timeline), json, markdown (GitHub), html (one self-contained page with charts; use with -o)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the report to this file instead of stdout (''-'' is stdout)')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the report to this file instead of stdout (''-'' is stdout)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Color the table: auto (only on a terminal; NO_COLOR disables, CLICOLOR_FORCE forces), always, never')
             [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'Exit with code 1 when a finding of this severity or worse is reported (CI gate)')
+            [CompletionResult]::new('--ascii', '--ascii', [CompletionResultType]::ParameterName, 'Draw the table''s timeline with ASCII characters only (the default is ASCII anyway under TERM=dumb or a non-UTF-8 locale)')
             [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never draw a progress bar (it is drawn only on a terminal, for large inputs)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -61,10 +64,12 @@ Register-ArgumentCompleter -Native -CommandName 'wtdiag' -ScriptBlock {
             [CompletionResult]::new('--event-min-ms', '--event-min-ms', [CompletionResultType]::ParameterName, 'List statements at least this slow in the JSON events and report their shapes as slow_query findings (the rest are counted in events_omitted, and aggregated per fingerprint all the same)')
             [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only events at or after this time (RFC 3339, or ''YYYY-MM-DD HH:MM:SS[ +HHMM]''; UTC when no offset)')
             [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'Only events at or before this time (same forms as --since)')
-            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format: table (with a timeline), json, markdown (GitHub), html (one self-contained page with charts; use with -o)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the report to this file instead of stdout (''-'' is stdout)')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the report to this file instead of stdout (''-'' is stdout)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Color the table: auto (only on a terminal; NO_COLOR disables, CLICOLOR_FORCE forces), always, never')
             [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'Exit with code 1 when a finding of this severity or worse is reported (CI gate)')
+            [CompletionResult]::new('--ascii', '--ascii', [CompletionResultType]::ParameterName, 'Draw the table''s timeline with ASCII characters only (the default is ASCII anyway under TERM=dumb or a non-UTF-8 locale)')
             [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never draw a progress bar (it is drawn only on a terminal, for large inputs)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -77,12 +82,29 @@ Register-ArgumentCompleter -Native -CommandName 'wtdiag' -ScriptBlock {
             [CompletionResult]::new('--py-spy', '--py-spy', [CompletionResultType]::ParameterName, 'The py-spy binary (default: py-spy on PATH; one beside the target is named, never run). As root: it and every directory above it owned by root and writable by no one else')
             [CompletionResult]::new('--pg', '--pg', [CompletionResultType]::ParameterName, 'PostgreSQL connection string, to look stuck backends up in pg_stat_activity and pg_locks (its password is never shown; prefer PGPASSFILE or ~/.pgpass to a password in the DSN)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'The master''s timeout in seconds, when it cannot be read from its command line')
-            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format: table (with a timeline), json, markdown (GitHub), html (one self-contained page with charts; use with -o)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the report to this file instead of stdout (''-'' is stdout)')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the report to this file instead of stdout (''-'' is stdout)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Color the table: auto (only on a terminal; NO_COLOR disables, CLICOLOR_FORCE forces), always, never')
             [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'Exit with code 1 when a finding of this severity or worse is reported (CI gate)')
             [CompletionResult]::new('--nonblocking', '--nonblocking', [CompletionResultType]::ParameterName, 'Sample without pausing the targets (py-spy --nonblocking): less accurate, never stops them')
+            [CompletionResult]::new('--ascii', '--ascii', [CompletionResultType]::ParameterName, 'Draw the table''s timeline with ASCII characters only (the default is ASCII anyway under TERM=dumb or a non-UTF-8 locale)')
             [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never draw a progress bar (it is drawn only on a terminal, for large inputs)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'wtdiag;watch' {
+            [CompletionResult]::new('--pid', '--pid', [CompletionResultType]::ParameterName, 'The Gunicorn master: its workers are followed as they come and go')
+            [CompletionResult]::new('--pg', '--pg', [CompletionResultType]::ParameterName, 'PostgreSQL connection string, to look a caught worker''s backend up in pg_stat_activity and pg_locks (its password is never shown; prefer PGPASSFILE or ~/.pgpass)')
+            [CompletionResult]::new('--py-spy', '--py-spy', [CompletionResultType]::ParameterName, 'The py-spy binary (default: py-spy on PATH; one beside the target is named, never run). As root: it and every directory above it owned by root and writable by no one else')
+            [CompletionResult]::new('--threshold', '--threshold', [CompletionResultType]::ParameterName, 'When a worker counts as caught: a fraction of the master''s timeout (0.5) or seconds (3s, 2500ms). An idle sync worker''s heartbeat ages up to half the timeout between loop turns, so a worker is caught only once it is 1 s past that too')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between two py-spy dumps of a caught worker, e.g. 200ms')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Stop after this long (e.g. 10m, 1h); default: until Ctrl-C or SIGTERM')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'The master''s timeout in seconds, when it cannot be read from its command line')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output: json writes JSON Lines (one object per incident, then the summary report on one line); table writes one line per incident, then the summary report')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write incidents and the summary to this file instead of stdout (''-'' is stdout)')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write incidents and the summary to this file instead of stdout (''-'' is stdout)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
@@ -101,6 +123,7 @@ Register-ArgumentCompleter -Native -CommandName 'wtdiag' -ScriptBlock {
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Diagnose worker timeouts and kills from Gunicorn error logs')
             [CompletionResult]::new('pg', 'pg', [CompletionResultType]::ParameterValue, 'Analyse PostgreSQL logs: slow statements, lock waits, deadlocks, cancels, N+1 bursts')
             [CompletionResult]::new('live', 'live', [CompletionResultType]::ParameterValue, 'Sample the stacks of a running Gunicorn''s workers with py-spy and name what they wait on')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Wait beside a Gunicorn master; when a worker''s heartbeat goes stale, sample it with py-spy until it recovers or the master kills it, and write one incident per episode')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff): wtdiag(1), or wtdiag-SUBCOMMAND(1)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -113,6 +136,9 @@ Register-ArgumentCompleter -Native -CommandName 'wtdiag' -ScriptBlock {
             break
         }
         'wtdiag;help;live' {
+            break
+        }
+        'wtdiag;help;watch' {
             break
         }
         'wtdiag;help;completions' {

@@ -34,6 +34,9 @@ _wtdiag() {
             wtdiag,pg)
                 cmd="wtdiag__subcmd__pg"
                 ;;
+            wtdiag,watch)
+                cmd="wtdiag__subcmd__watch"
+                ;;
             wtdiag__subcmd__help,completions)
                 cmd="wtdiag__subcmd__help__subcmd__completions"
                 ;;
@@ -52,6 +55,9 @@ _wtdiag() {
             wtdiag__subcmd__help,pg)
                 cmd="wtdiag__subcmd__help__subcmd__pg"
                 ;;
+            wtdiag__subcmd__help,watch)
+                cmd="wtdiag__subcmd__help__subcmd__watch"
+                ;;
             *)
                 ;;
         esac
@@ -59,7 +65,7 @@ _wtdiag() {
 
     case "${cmd}" in
         wtdiag)
-            opts="-h -V --help --version logs pg live completions man help"
+            opts="-h -V --help --version logs pg live watch completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -87,7 +93,7 @@ _wtdiag() {
             return 0
             ;;
         wtdiag__subcmd__help)
-            opts="logs pg live completions man help"
+            opts="logs pg live watch completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -184,8 +190,22 @@ _wtdiag() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        wtdiag__subcmd__help__subcmd__watch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         wtdiag__subcmd__live)
-            opts="-o -h --pid --duration --interval --py-spy --nonblocking --pg --timeout --format --output --fail-on --no-progress --help"
+            opts="-o -h --pid --duration --interval --py-spy --nonblocking --pg --timeout --format --output --color --ascii --fail-on --no-progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -216,7 +236,7 @@ _wtdiag() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json markdown html" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -225,6 +245,10 @@ _wtdiag() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --fail-on)
@@ -239,7 +263,7 @@ _wtdiag() {
             return 0
             ;;
         wtdiag__subcmd__logs)
-            opts="-j -o -h --app-log --pg-log --pg-tz --timeout --jobs --since --until --format --output --fail-on --no-progress --help"
+            opts="-j -o -h --app-log --pg-log --pg-tz --timeout --jobs --since --until --format --output --color --ascii --fail-on --no-progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -278,7 +302,7 @@ _wtdiag() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json markdown html" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -287,6 +311,10 @@ _wtdiag() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --fail-on)
@@ -301,7 +329,7 @@ _wtdiag() {
             return 0
             ;;
         wtdiag__subcmd__man)
-            opts="-h --help logs pg live"
+            opts="-h --help logs pg live watch"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -315,7 +343,7 @@ _wtdiag() {
             return 0
             ;;
         wtdiag__subcmd__pg)
-            opts="-o -h --prefix --pg-tz --top --n1-min-repeats --n1-min-total-ms --n1-max-gap-ms --event-min-ms --since --until --format --output --fail-on --no-progress --help"
+            opts="-o -h --prefix --pg-tz --top --n1-min-repeats --n1-min-total-ms --n1-max-gap-ms --event-min-ms --since --until --format --output --color --ascii --fail-on --no-progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -358,7 +386,7 @@ _wtdiag() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json markdown html" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -369,8 +397,66 @@ _wtdiag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 --fail-on)
                     COMPREPLY=($(compgen -W "info low medium high critical" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wtdiag__subcmd__watch)
+            opts="-o -h --pid --pg --py-spy --threshold --interval --duration --timeout --format --output --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --py-spy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threshold)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json markdown html" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

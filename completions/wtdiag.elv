@@ -25,6 +25,7 @@ set edit:completion:arg-completer[wtdiag] = {|@words|
             cand logs 'Diagnose worker timeouts and kills from Gunicorn error logs'
             cand pg 'Analyse PostgreSQL logs: slow statements, lock waits, deadlocks, cancels, N+1 bursts'
             cand live 'Sample the stacks of a running Gunicorn''s workers with py-spy and name what they wait on'
+            cand watch 'Wait beside a Gunicorn master; when a worker''s heartbeat goes stale, sample it with py-spy until it recovers or the master kills it, and write one incident per episode'
             cand completions 'Print a shell completion script'
             cand man 'Print a man page (roff): wtdiag(1), or wtdiag-SUBCOMMAND(1)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -38,10 +39,12 @@ set edit:completion:arg-completer[wtdiag] = {|@words|
             cand --jobs 'Threads reading Gunicorn logs and multi-origin streams (default: one per core); the report is the same for any number'
             cand --since 'Only events at or after this time (RFC 3339, or ''YYYY-MM-DD HH:MM:SS[ +HHMM]''; UTC when no offset)'
             cand --until 'Only events at or before this time (same forms as --since)'
-            cand --format 'Output format'
+            cand --format 'Output format: table (with a timeline), json, markdown (GitHub), html (one self-contained page with charts; use with -o)'
             cand -o 'Write the report to this file instead of stdout (''-'' is stdout)'
             cand --output 'Write the report to this file instead of stdout (''-'' is stdout)'
+            cand --color 'Color the table: auto (only on a terminal; NO_COLOR disables, CLICOLOR_FORCE forces), always, never'
             cand --fail-on 'Exit with code 1 when a finding of this severity or worse is reported (CI gate)'
+            cand --ascii 'Draw the table''s timeline with ASCII characters only (the default is ASCII anyway under TERM=dumb or a non-UTF-8 locale)'
             cand --no-progress 'Never draw a progress bar (it is drawn only on a terminal, for large inputs)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -56,10 +59,12 @@ set edit:completion:arg-completer[wtdiag] = {|@words|
             cand --event-min-ms 'List statements at least this slow in the JSON events and report their shapes as slow_query findings (the rest are counted in events_omitted, and aggregated per fingerprint all the same)'
             cand --since 'Only events at or after this time (RFC 3339, or ''YYYY-MM-DD HH:MM:SS[ +HHMM]''; UTC when no offset)'
             cand --until 'Only events at or before this time (same forms as --since)'
-            cand --format 'Output format'
+            cand --format 'Output format: table (with a timeline), json, markdown (GitHub), html (one self-contained page with charts; use with -o)'
             cand -o 'Write the report to this file instead of stdout (''-'' is stdout)'
             cand --output 'Write the report to this file instead of stdout (''-'' is stdout)'
+            cand --color 'Color the table: auto (only on a terminal; NO_COLOR disables, CLICOLOR_FORCE forces), always, never'
             cand --fail-on 'Exit with code 1 when a finding of this severity or worse is reported (CI gate)'
+            cand --ascii 'Draw the table''s timeline with ASCII characters only (the default is ASCII anyway under TERM=dumb or a non-UTF-8 locale)'
             cand --no-progress 'Never draw a progress bar (it is drawn only on a terminal, for large inputs)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -71,12 +76,28 @@ set edit:completion:arg-completer[wtdiag] = {|@words|
             cand --py-spy 'The py-spy binary (default: py-spy on PATH; one beside the target is named, never run). As root: it and every directory above it owned by root and writable by no one else'
             cand --pg 'PostgreSQL connection string, to look stuck backends up in pg_stat_activity and pg_locks (its password is never shown; prefer PGPASSFILE or ~/.pgpass to a password in the DSN)'
             cand --timeout 'The master''s timeout in seconds, when it cannot be read from its command line'
-            cand --format 'Output format'
+            cand --format 'Output format: table (with a timeline), json, markdown (GitHub), html (one self-contained page with charts; use with -o)'
             cand -o 'Write the report to this file instead of stdout (''-'' is stdout)'
             cand --output 'Write the report to this file instead of stdout (''-'' is stdout)'
+            cand --color 'Color the table: auto (only on a terminal; NO_COLOR disables, CLICOLOR_FORCE forces), always, never'
             cand --fail-on 'Exit with code 1 when a finding of this severity or worse is reported (CI gate)'
             cand --nonblocking 'Sample without pausing the targets (py-spy --nonblocking): less accurate, never stops them'
+            cand --ascii 'Draw the table''s timeline with ASCII characters only (the default is ASCII anyway under TERM=dumb or a non-UTF-8 locale)'
             cand --no-progress 'Never draw a progress bar (it is drawn only on a terminal, for large inputs)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'wtdiag;watch'= {
+            cand --pid 'The Gunicorn master: its workers are followed as they come and go'
+            cand --pg 'PostgreSQL connection string, to look a caught worker''s backend up in pg_stat_activity and pg_locks (its password is never shown; prefer PGPASSFILE or ~/.pgpass)'
+            cand --py-spy 'The py-spy binary (default: py-spy on PATH; one beside the target is named, never run). As root: it and every directory above it owned by root and writable by no one else'
+            cand --threshold 'When a worker counts as caught: a fraction of the master''s timeout (0.5) or seconds (3s, 2500ms). An idle sync worker''s heartbeat ages up to half the timeout between loop turns, so a worker is caught only once it is 1 s past that too'
+            cand --interval 'Time between two py-spy dumps of a caught worker, e.g. 200ms'
+            cand --duration 'Stop after this long (e.g. 10m, 1h); default: until Ctrl-C or SIGTERM'
+            cand --timeout 'The master''s timeout in seconds, when it cannot be read from its command line'
+            cand --format 'Output: json writes JSON Lines (one object per incident, then the summary report on one line); table writes one line per incident, then the summary report'
+            cand -o 'Write incidents and the summary to this file instead of stdout (''-'' is stdout)'
+            cand --output 'Write incidents and the summary to this file instead of stdout (''-'' is stdout)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
@@ -92,6 +113,7 @@ set edit:completion:arg-completer[wtdiag] = {|@words|
             cand logs 'Diagnose worker timeouts and kills from Gunicorn error logs'
             cand pg 'Analyse PostgreSQL logs: slow statements, lock waits, deadlocks, cancels, N+1 bursts'
             cand live 'Sample the stacks of a running Gunicorn''s workers with py-spy and name what they wait on'
+            cand watch 'Wait beside a Gunicorn master; when a worker''s heartbeat goes stale, sample it with py-spy until it recovers or the master kills it, and write one incident per episode'
             cand completions 'Print a shell completion script'
             cand man 'Print a man page (roff): wtdiag(1), or wtdiag-SUBCOMMAND(1)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -101,6 +123,8 @@ set edit:completion:arg-completer[wtdiag] = {|@words|
         &'wtdiag;help;pg'= {
         }
         &'wtdiag;help;live'= {
+        }
+        &'wtdiag;help;watch'= {
         }
         &'wtdiag;help;completions'= {
         }

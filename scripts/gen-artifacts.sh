@@ -12,6 +12,6 @@ $bin completions fish >completions/wtdiag.fish
 $bin completions elvish >completions/wtdiag.elv
 $bin completions powershell >completions/_wtdiag.ps1
 $bin man >man/wtdiag.1
-for sub in logs pg live; do
+for sub in logs pg live watch; do
   $bin man "$sub" >"man/wtdiag-$sub.1"
 done

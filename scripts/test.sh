@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: prepares what the tests need (scripts/test-env.sh:
-# a Python venv with gunicorn, Django, psycopg2-binary, requests, py-spy, gevent, uvicorn;
-# PostgreSQL server binaries), then runs every unit and integration test. No test is skipped for
-# a missing tool: a missing tool fails the test that needs it, and this script fails if any test
-# was ignored.
+# a Python venv with gunicorn, Django, psycopg2-binary, requests, py-spy, gevent, uvicorn, and
+# a Gunicorn 20.1 venv beside it for `wtdiag watch`'s tests; PostgreSQL server binaries), then
+# runs every unit and integration test. No test is skipped for a missing tool: a missing tool
+# fails the test that needs it, and this script fails if any test was ignored.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -4,7 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 
 use crate::exit_code;
-use crate::render::Format;
+use crate::render::{ColorChoice, Format};
 use crate::report::Severity;
 
 #[derive(Debug, Parser)]
@@ -34,6 +34,10 @@ pub enum Command {
     /// Sample the stacks of a running Gunicorn's workers with py-spy and name what they wait on
     #[command(after_help = exit_code::HELP)]
     Live(LiveArgs),
+    /// Wait beside a Gunicorn master; when a worker's heartbeat goes stale, sample it with
+    /// py-spy until it recovers or the master kills it, and write one incident per episode
+    #[command(after_help = exit_code::HELP)]
+    Watch(WatchArgs),
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]
@@ -42,7 +46,7 @@ pub enum Command {
     /// Print a man page (roff): wtdiag(1), or wtdiag-SUBCOMMAND(1)
     Man {
         /// The subcommand whose page to print
-        #[arg(value_parser = ["logs", "pg", "live"])]
+        #[arg(value_parser = ["logs", "pg", "live", "watch"])]
         subcommand: Option<String>,
     },
 }
@@ -50,12 +54,21 @@ pub enum Command {
 /// Options every diagnosing subcommand shares.
 #[derive(Debug, Args, Clone)]
 pub struct OutputArgs {
-    /// Output format
+    /// Output format: table (with a timeline), json, markdown (GitHub), html (one
+    /// self-contained page with charts; use with -o)
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Write the report to this file instead of stdout ('-' is stdout)
     #[arg(long, short = 'o', value_name = "FILE", default_value = "-")]
     pub output: String,
+    /// Color the table: auto (only on a terminal; NO_COLOR disables, CLICOLOR_FORCE forces),
+    /// always, never
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Draw the table's timeline with ASCII characters only (the default is ASCII anyway under
+    /// TERM=dumb or a non-UTF-8 locale)
+    #[arg(long)]
+    pub ascii: bool,
     /// Exit with code 1 when a finding of this severity or worse is reported (CI gate)
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<Severity>,
@@ -77,10 +90,11 @@ pub struct WindowArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// Gunicorn error logs; '-' reads stdin; .gz is read as gzip; rotated files are merged by time.
-    /// The other logs of the deployment are recognised among them from their content: access
-    /// logs (Gunicorn's, nginx's), nginx's error log, application logs (slow-request lines,
-    /// django.request errors), PostgreSQL logs, kernel logs (dmesg, kern.log, journalctl -k)
+    /// Gunicorn error logs; '-' reads stdin; gzip, bzip2, xz and zstd are decompressed; rotated
+    /// files are merged by time. The other logs of the deployment are recognised among them from
+    /// their content: access logs (Gunicorn's, nginx's, Heroku's router), nginx's error log,
+    /// application logs (slow-request lines, django.request errors), PostgreSQL logs, kernel logs
+    /// (dmesg, kern.log, journalctl -k)
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<String>,
     /// Application log with request start/end lines (time, pid, METHOD /path), to name the
@@ -122,7 +136,7 @@ fn positive_seconds(s: &str) -> Result<f64, String> {
 
 #[derive(Debug, Args)]
 pub struct PgArgs {
-    /// PostgreSQL logs (stderr, csvlog, jsonlog or syslog; detected); '-' reads stdin; .gz is read as gzip
+    /// PostgreSQL logs (stderr, csvlog, jsonlog, syslog, or a managed service's export; detected); '-' reads stdin; gzip, bzip2, xz and zstd are decompressed
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<String>,
     /// The server's log_line_prefix, when auto-detection cannot tell (e.g. '%t [%p]: [%l-1] ')
@@ -187,4 +201,40 @@ pub struct LiveArgs {
     pub timeout: Option<f64>,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The Gunicorn master: its workers are followed as they come and go
+    #[arg(long, value_name = "PID")]
+    pub pid: u32,
+    /// PostgreSQL connection string, to look a caught worker's backend up in pg_stat_activity
+    /// and pg_locks (its password is never shown; prefer PGPASSFILE or ~/.pgpass)
+    #[arg(long, value_name = "DSN")]
+    pub pg: Option<String>,
+    /// The py-spy binary (default: py-spy on PATH; one beside the target is named, never run).
+    /// As root: it and every directory above it owned by root and writable by no one else
+    #[arg(long, value_name = "PATH")]
+    pub py_spy: Option<std::path::PathBuf>,
+    /// When a worker counts as caught: a fraction of the master's timeout (0.5) or seconds
+    /// (3s, 2500ms). An idle sync worker's heartbeat ages up to half the timeout between loop
+    /// turns, so a worker is caught only once it is 1 s past that too
+    #[arg(long, value_name = "FRACTION|SECONDS", default_value = "0.5")]
+    pub threshold: String,
+    /// Time between two py-spy dumps of a caught worker, e.g. 200ms
+    #[arg(long, value_name = "DURATION", default_value = "200ms")]
+    pub interval: String,
+    /// Stop after this long (e.g. 10m, 1h); default: until Ctrl-C or SIGTERM
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// The master's timeout in seconds, when it cannot be read from its command line
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// Output: json writes JSON Lines (one object per incident, then the summary report on one
+    /// line); table writes one line per incident, then the summary report
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write incidents and the summary to this file instead of stdout ('-' is stdout)
+    #[arg(long, short = 'o', value_name = "FILE", default_value = "-")]
+    pub output: String,
 }

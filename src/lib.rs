@@ -13,3 +13,4 @@ pub mod live;
 pub mod parse;
 pub mod render;
 pub mod report;
+pub mod watch;

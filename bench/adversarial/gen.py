@@ -269,6 +269,25 @@ def prefix_backtracking(n, d):
     return ["pg", path, "--prefix", prefix]
 
 
+def access_paths(n, d):
+    """logs: an nginx access log of n requests, each to its own path (an id in the path, not in
+    the query string), slow and failing, beside a small error log: the endpoint table is capped,
+    the client-impact totals count every request."""
+    error = os.path.join(d, "error.log")
+    with open(error, "w") as g:
+        g.write(f"{gu_time(0)} [1] [INFO] Using worker: sync\n")
+    access = os.path.join(d, "access.log")
+    with open(access, "w") as a:
+        for i in range(n):
+            status = 502 if i % 10 == 0 else 200
+            a.write(
+                f'10.0.{i % 250}.{i % 7} - - [26/Nov/2026:22:{(i // 60) % 60:02d}:{i % 60:02d} +0000] '
+                f'"GET /orders/{i}/export HTTP/1.1" {status} 12 "-" "curl/7.88.1" '
+                f"{25 + (i % 40) / 10:.3f} {25 + (i % 40) / 10:.3f} {status}\n"
+            )
+    return ["logs", error, access]
+
+
 SHAPES = {
     "pg-lock-storm": lock_storm,
     "pg-lock-timeouts": lock_timeouts,
@@ -285,6 +304,7 @@ SHAPES = {
     "pg-absurd-durations": absurd_durations,
     "logs-huge-traceback-lines": huge_traceback_lines,
     "pg-prefix-backtracking": prefix_backtracking,
+    "logs-access-paths": access_paths,
 }
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ declare -A SIZES=(
   [logs-big-statements]="50 200 400"
   [logs-many-files]="100 400 1100"
   [logs-aborted-paths]="10000 20000 40000"
+  [logs-access-paths]="500000 1000000 2000000"
   [pg-raise-log]="50000 100000 200000"
   [pg-absurd-durations]="20000 40000 80000"
   [logs-huge-traceback-lines]="100 200 400"
@@ -38,7 +39,7 @@ declare -A SIZES=(
 shapes=("$@")
 [ ${#shapes[@]} -gt 0 ] || shapes=(pg-lock-storm pg-lock-timeouts pg-long-holder pg-n1-backends
   pg-autoexplain logs-kills-client-lost logs-incidents-vs-lock-waits logs-incident-memory
-  logs-big-statements logs-many-files logs-aborted-paths pg-raise-log pg-absurd-durations
+  logs-big-statements logs-many-files logs-aborted-paths logs-access-paths pg-raise-log pg-absurd-durations
   logs-huge-traceback-lines pg-prefix-backtracking)
 
 table=bench/out/adversarial.md

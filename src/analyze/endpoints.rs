@@ -7,6 +7,7 @@
 //! source (later ones are counted, not kept), and a few evidence lines per endpoint.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
@@ -24,6 +25,32 @@ const EVIDENCE_PER_ENDPOINT: usize = 3;
 /// Histogram buckets: 5% wide from 1 ms, up to about 2 days.
 const BUCKET_RATIO: f64 = 1.05;
 const BUCKETS: usize = 390;
+
+/// FNV-1a: endpoint keys are short and come from the inputs one per line, so a cheap hash pays
+/// (SipHash's flooding resistance buys nothing against a log read once; the endpoint cap
+/// bounds the table anyway).
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 
 /// Where request timings came from, best first for what clients saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -123,10 +150,12 @@ pub struct Endpoints {
     /// Gunicorn's timeout, in seconds.
     timeout_s: f64,
     /// Keyed by `METHOD path` (`path` alone when the source has no method).
-    by_source: HashMap<TimingSource, HashMap<String, Stats>>,
+    by_source: FnvMap<TimingSource, FnvMap<String, Stats>>,
     pub dropped_requests: u64,
     /// The key being looked up, reused so that a known endpoint costs no allocation.
     key: String,
+    /// Requests and 5xx answers per source, every request counted (the endpoint cap aside).
+    totals: FnvMap<TimingSource, (u64, BTreeMap<u16, u64>)>,
     /// (when it ended, source, endpoint) of requests that took two thirds of the timeout or more.
     slow: Vec<(DateTime<FixedOffset>, TimingSource, String)>,
 }
@@ -135,14 +164,20 @@ impl Endpoints {
     pub fn new(timeout_s: f64) -> Endpoints {
         Endpoints {
             timeout_s,
-            by_source: HashMap::new(),
+            by_source: FnvMap::default(),
             dropped_requests: 0,
             key: String::new(),
+            totals: FnvMap::default(),
             slow: Vec::new(),
         }
     }
 
     pub fn push(&mut self, source: TimingSource, r: &Request<'_>) {
+        let total = self.totals.entry(source).or_default();
+        total.0 += 1;
+        if let Some(status) = r.status.filter(|s| *s >= 500) {
+            *total.1.entry(status).or_default() += 1;
+        }
         let map = self.by_source.entry(source).or_default();
         self.key.clear();
         if let Some(m) = r.method {
@@ -269,14 +304,11 @@ impl Endpoints {
     pub fn client_impact(&self) -> Option<ClientImpact> {
         let source = self.impact_source()?;
         let map = &self.by_source[&source];
-        let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+        let (requests, statuses) = &self.totals[&source];
+        let by_status: BTreeMap<String, u64> =
+            statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect();
         let mut paths: Vec<PathErrors> = Vec::new();
-        let mut requests = 0;
         for (request, s) in map {
-            requests += s.requests;
-            for (status, n) in &s.by_status_5xx {
-                *by_status.entry(status.to_string()).or_default() += n;
-            }
             let errors: u64 = s.by_status_5xx.values().sum();
             if errors > 0 {
                 paths.push(PathErrors {
@@ -298,7 +330,7 @@ impl Endpoints {
         paths.truncate(20);
         Some(ClientImpact {
             source,
-            requests,
+            requests: *requests,
             errors_5xx: by_status.values().sum(),
             by_status,
             paths,

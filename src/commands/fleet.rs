@@ -83,6 +83,17 @@ struct Demux {
     listed: std::collections::HashSet<Arc<str>>,
 }
 
+/// The envelope of an input to read as a multi-origin stream, if any: not `wtdiag watch`'s
+/// JSON Lines, and not a PostgreSQL log that a managed service wraps (Cloud Logging's JSON):
+/// the PostgreSQL reader knows those.
+pub fn envelope_of(head: &[u8]) -> Option<Envelope> {
+    if crate::parse::watch::looks_like_watch(head) {
+        return None;
+    }
+    let envelope = envelope::detect(head)?;
+    (detect(head) != LogKind::Postgres).then_some(envelope)
+}
+
 /// Reads one input whose lines are in `envelope`; events go to `sink` in each origin's order.
 pub fn read(
     opened: input::Input,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use crate::analyze::applog_join::AppLogJoin;
+use crate::analyze::buckets;
 use crate::analyze::endpoint_findings::{self, DEFAULT_TIMEOUT_S, Timeout};
 use crate::analyze::endpoints::{Endpoints, Request, TimingSource};
 use crate::analyze::incident;
@@ -12,6 +13,7 @@ use crate::analyze::kernel_join::{self, KernelKill, MAX_OOM_KILLS};
 use crate::analyze::pg_join::PgJoin;
 use crate::analyze::proxy_join::{self, MAX_PROXY_LINES, ProxyLine};
 use crate::analyze::timeline::{Timeline, TimelineResult};
+use crate::analyze::watch_join::{self, MAX_WATCH_INCIDENTS, WatchLine};
 use crate::analyze::worker_findings::{self, Groups};
 use crate::cli::LogsArgs;
 use crate::commands::fleet::{self, FleetRead, SideLine};
@@ -20,13 +22,13 @@ use crate::commands::{Window, check_stdin_once, progress_for};
 use crate::input;
 use crate::parse::applog::{AppLogReader, AppRecord};
 use crate::parse::detect::{LogKind, detect};
-use crate::parse::envelope::{self, Envelope};
+use crate::parse::envelope::Envelope;
 use crate::parse::gunicorn::{GunicornLog, ParsedGunicornLog};
 use crate::parse::kernel;
 use crate::parse::nginx;
 use crate::parse::pg::{PgEvent, PgLogReader};
 use crate::parse::requests::{self, Writer};
-use crate::parse::skips::Skips;
+use crate::parse::skips::{self, Skips};
 use crate::report::{CommandName, Evidence, InputSummary, Origin, Report, Warning};
 
 /// `django.request` database errors kept from app logs.
@@ -48,6 +50,7 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     // zone their `dmesg -T` times lack.
     let mut kernel_lines: Vec<SideLine> = Vec::new();
     let mut proxy_lines: Vec<SideLine> = Vec::new();
+    let mut watch_lines: Vec<WatchLine> = Vec::new();
     let timeout = Timeout {
         seconds: args.timeout.unwrap_or(DEFAULT_TIMEOUT_S),
         given: args.timeout.is_some(),
@@ -59,6 +62,9 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     // The proxy's request ends read from router lines (Heroku's H12/H13), with their zone.
     let mut routed: Vec<ProxyLine> = Vec::new();
     let mut deferred_pg: Vec<input::Input> = Vec::new();
+    // 5xx answers read from access logs, for the timeline; when there are any, the error log's
+    // 502/504 (the same answers seen from the other side) are not counted again.
+    let mut access_5xx = crate::report::SideEvents::default();
     let mut plan = input::plan(&args.files)?;
     report.warnings.extend(duplicate_warnings(&plan));
     plan.inputs.sort_by_key(|p| p.first);
@@ -93,10 +99,36 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         let opened = planned.open(progress)?;
         let path = opened.path.clone();
         let compressed = opened.compressed;
+        if crate::parse::watch::looks_like_watch(opened.head()) {
+            // `wtdiag watch --format json`: what it sampled names what this log cannot.
+            let mut lossy = 0;
+            let counts = opened.for_each_line(|line| {
+                let (text, bad) = input::decode(line.bytes);
+                lossy += u64::from(bad);
+                if watch_lines.len() < MAX_WATCH_INCIDENTS
+                    && let Some(incident) = crate::parse::watch::parse_line(&text)
+                {
+                    watch_lines.push(WatchLine {
+                        incident,
+                        path: path.clone(),
+                        line: line.number,
+                    });
+                }
+            })?;
+            report.inputs.push(summary(
+                &path,
+                "watch",
+                compressed,
+                counts,
+                Skips::default(),
+                lossy,
+            ));
+            continue;
+        }
         // Every input is told by its first lines. Side sources keep only the lines that can
         // matter, read once the Gunicorn logs give the zone their times lack; application and
         // PostgreSQL logs are read after the Gunicorn logs, like --app-log and --pg-log.
-        if let Some(envelope) = envelope::detect(opened.head()) {
+        if let Some(envelope) = fleet::envelope_of(opened.head()) {
             let mut sink = |event| timeline.push(event);
             let read = fleet::read(opened, envelope, MAX_OOM_KILLS, &mut sink)?;
             let mut acc = Read {
@@ -138,9 +170,20 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
                 let mut lossy = 0;
                 let mut skips = Skips::default();
                 let counts = opened.for_each_line(|line| {
+                    if line.overlong.is_some() {
+                        skips.record(skips::OVERLONG, line.number);
+                        return;
+                    }
                     let (text, bad) = input::decode(line.bytes);
                     lossy += u64::from(bad);
-                    if !feed_request(&path, line.number, &text, &mut endpoints, &mut routed) {
+                    if !feed_request(
+                        &path,
+                        line.number,
+                        &text,
+                        &mut endpoints,
+                        &mut routed,
+                        &mut access_5xx,
+                    ) {
                         skips.record("not an access-log line", line.number);
                     }
                 })?;
@@ -203,7 +246,14 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         let counts = opened.for_each_line(|line| {
             if mixed && looks_like_request(line.bytes) {
                 let (text, _) = input::decode(line.bytes);
-                feed_request(&path, line.number, &text, &mut endpoints, &mut routed);
+                feed_request(
+                    &path,
+                    line.number,
+                    &text,
+                    &mut endpoints,
+                    &mut routed,
+                    &mut access_5xx,
+                );
             }
             log.push(line, &mut sink)
         })?;
@@ -245,6 +295,7 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
             })
         })
         .collect();
+    watch_join::join(&mut incidents, &watch_lines);
     let silent_ooms: Vec<&KernelKill> = kernel_join::join(&mut incidents, &oom_kills);
     let proxy: Vec<ProxyLine> = proxy_lines
         .into_iter()
@@ -261,6 +312,22 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     let mut proxy = proxy;
     proxy.extend(routed);
     let proxy_timeouts = proxy_join::join(&mut incidents, &proxy);
+    if access_5xx.list.is_empty() {
+        report.side_events.extend(
+            proxy
+                .iter()
+                .filter_map(buckets::proxy_side_event)
+                .filter(|s| window.contains(Some(s.time))),
+        );
+    } else {
+        report.side_events.omitted += access_5xx.omitted;
+        report.side_events.extend(
+            access_5xx
+                .list
+                .into_iter()
+                .filter(|s| window.contains(Some(s.time))),
+        );
+    }
 
     let app_plan = input::plan(&args.app_log)?;
     report.warnings.extend(duplicate_warnings(&app_plan));
@@ -323,7 +390,12 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
                 }
             }
         };
+        let mut app_skips = Skips::default();
         let counts = opened.for_each_line(|line| {
+            if line.overlong.is_some() {
+                app_skips.record(skips::OVERLONG, line.number);
+                return;
+            }
             if std::str::from_utf8(line.bytes).is_err() {
                 lossy += 1;
             }
@@ -332,12 +404,7 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         reader.finish(&mut each);
         join.finish(&mut incidents);
         report.inputs.push(summary(
-            &path,
-            "applog",
-            compressed,
-            counts,
-            Skips::default(),
-            lossy,
+            &path, "applog", compressed, counts, app_skips, lossy,
         ));
     }
 
@@ -355,7 +422,14 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         let compressed = opened.compressed;
         let mut join = PgJoin::new(&incidents);
         let mut reader = PgLogReader::with_zones(None, pg_zones.clone());
-        let mut sink = |e: &PgEvent<'_>| join.push(path, e);
+        let side = &mut report.side_events;
+        let shared: std::sync::Arc<str> = path.as_str().into();
+        let mut sink = |e: &PgEvent<'_>| {
+            side.extend(
+                buckets::pg_side_event(&shared, e).filter(|s| window.contains(Some(s.time))),
+            );
+            join.push(path, e)
+        };
         let counts = opened.for_each_line(|line| reader.push(line, &mut sink))?;
         let read = reader.finish(&mut sink);
         let ambiguous = join.finish(&mut incidents);
@@ -382,7 +456,8 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
             .warnings
             .extend(crate::commands::pg::zone_warnings(path, &read.zones));
         let format = read.format.map_or("unknown", |f| f.name());
-        if read.format.is_none() && counts.lines > 0 {
+        // no server message read: not a PostgreSQL log, or an export of one holding none
+        if (read.format.is_none() || read.messages == 0) && read.skips.total() > 0 {
             report.warnings.push(Warning {
                 code: "not_pg_log",
                 message: format!("{path}: no line is a PostgreSQL log line"),
@@ -470,6 +545,7 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     if !endpoints.is_empty() {
         report.client_impact = endpoints.client_impact();
         report.endpoints = Some(endpoint_list);
+        report.endpoint_timeout_s = Some(timeout.seconds);
     }
     report
         .findings
@@ -691,10 +767,16 @@ fn feed_request(
     text: &str,
     endpoints: &mut Endpoints,
     routed: &mut Vec<ProxyLine>,
+    answers_5xx: &mut crate::report::SideEvents,
 ) -> bool {
     let Some(r) = requests::parse_line(text) else {
         return false;
     };
+    if let (Some(time), Some(status)) = (r.time, r.status)
+        && status >= 500
+    {
+        answers_5xx.push(buckets::answer_side_event(path, number, time, status));
+    }
     let evidence = || Evidence {
         path: path.to_string(),
         line: Some(number),
@@ -710,8 +792,8 @@ fn feed_request(
             source,
             &Request {
                 time,
-                method: Some(&r.method),
-                path: &r.path,
+                method: Some(r.method),
+                path: r.path,
                 status: r.status,
                 seconds: r.seconds,
                 evidence: &evidence,

@@ -7,6 +7,7 @@ mod live;
 mod logs;
 mod parallel;
 mod pg;
+mod watch;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             let report = live::run(&args)?;
             emit(&report, &args.output)
         }
+        Command::Watch(args) => watch::run(&args),
         Command::Completions { shell } => {
             generate::completions(shell, &mut io::stdout().lock())?;
             Ok(exit_code::OK)
@@ -51,19 +53,16 @@ pub fn run(cli: Cli) -> Result<i32> {
 fn emit(report: &Report, args: &OutputArgs) -> Result<i32> {
     if args.output == "-" {
         let stdout = io::stdout();
-        let width = if stdout.is_terminal() {
-            terminal_width()
-        } else {
-            None
-        };
+        let terminal = stdout.is_terminal();
+        let options = output_options(args, terminal);
         let mut out = BufWriter::new(stdout.lock());
-        render::render(report, args.format, width, &mut out)?;
+        render::render(report, options, &mut out)?;
         out.flush()?;
     } else {
         let file = create_report_file(&args.output)
             .with_context(|| format!("cannot write the report to {}", args.output))?;
         let mut out = BufWriter::new(file);
-        render::render(report, args.format, None, &mut out)?;
+        render::render(report, output_options(args, false), &mut out)?;
         out.flush()
             .with_context(|| format!("cannot write the report to {}", args.output))?;
     }
@@ -97,6 +96,18 @@ fn create_report_file(path: &str) -> Result<File> {
             e.into()
         }
     })
+}
+
+/// What the output allows: wrapping and color only on a terminal (unless `--color` or the
+/// environment says otherwise), Unicode unless `--ascii` or the terminal cannot show it.
+fn output_options(args: &OutputArgs, terminal: bool) -> render::Options {
+    let var = |name: &str| std::env::var(name).ok();
+    render::Options {
+        format: args.format,
+        width: if terminal { terminal_width() } else { None },
+        color: args.color.resolve(terminal, var),
+        unicode: !args.ascii && render::unicode_terminal(var),
+    }
 }
 
 fn terminal_width() -> Option<u16> {

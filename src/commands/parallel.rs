@@ -17,7 +17,7 @@ use crate::analyze::timeline::read_abort;
 use crate::commands::fleet::{self, FleetRead};
 use crate::input::{self, LineCounts};
 use crate::parse::detect::{LogKind, detect};
-use crate::parse::envelope::{self, Envelope};
+use crate::parse::envelope::Envelope;
 use crate::parse::gunicorn::{GunicornLog, ParsedGunicornLog};
 use crate::parse::requests;
 use crate::report::Event;
@@ -148,7 +148,10 @@ fn read_one(path: &str, tx: &SyncSender<Msg>) {
                 closed = tx.send(Msg::Events(full)).is_err();
             }
         };
-        if let Some(env) = envelope::detect(opened.head()) {
+        if crate::parse::watch::looks_like_watch(opened.head()) {
+            return Ok(Some(Msg::NotMine));
+        }
+        if let Some(env) = fleet::envelope_of(opened.head()) {
             let read = fleet::read(
                 opened,
                 env,

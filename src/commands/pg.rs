@@ -222,7 +222,8 @@ fn not_a_pg_log(path: &str, read: &pg::PgLogSummary) -> String {
         .map_or(String::new(), |l| format!(" (it looks like {l})"));
     format!(
         "{path}: not a PostgreSQL server log: no line is stderr with a log_line_prefix, \
-         csvlog, jsonlog or syslog{looked}; give the server's log file (SHOW log_directory, \
+         csvlog, jsonlog, syslog, or a Heroku, Cloud Logging, CloudNativePG or Azure export \
+         of them{looked}; give the server's log file (SHOW log_directory, \
          or journalctl -u postgresql), with --prefix for a custom log_line_prefix"
     )
 }

@@ -1,6 +1,8 @@
-//! Opening inputs: a path or `-` (stdin), plain or gzip-compressed (told by magic bytes, not by
-//! name), refused with one clear sentence when it is missing, unreadable, a directory or binary.
+//! Opening inputs: a path or `-` (stdin), plain or compressed with gzip, bzip2, xz or zstd
+//! (told by magic bytes, not by name), refused with one clear sentence when it is missing,
+//! unreadable, a directory or binary.
 
+mod compression;
 mod lines;
 mod plan;
 
@@ -8,9 +10,9 @@ use std::fs::File;
 use std::io::{self, Cursor, Read};
 use std::path::Path;
 
-use flate2::read::MultiGzDecoder;
 use indicatif::ProgressBar;
 
+pub use compression::Codec;
 pub use lines::{Line, LineCounts, MAX_LINE, for_each_line};
 pub use plan::{Plan, Planned, plan};
 
@@ -26,7 +28,7 @@ pub enum InputError {
     )]
     PermissionDenied(String),
     #[error(
-        "{path}: looks like binary data, not a text log ({why}); give the log itself (plain or .gz)"
+        "{path}: looks like binary data, not a text log ({why}); give the log itself (plain, or compressed with gzip, bzip2, xz or zstd)"
     )]
     Binary { path: String, why: String },
     #[error(
@@ -34,6 +36,16 @@ pub enum InputError {
     )]
     CorruptGzip {
         path: String,
+        lines: u64,
+        /// Not a `source`: the message already says it, and a source would print it twice.
+        cause: io::Error,
+    },
+    #[error(
+        "{path}: corrupt or truncated {codec} data after {lines} lines ({cause}); check it with `{codec} -t`, or give the decompressed part"
+    )]
+    CorruptCompressed {
+        path: String,
+        codec: &'static str,
         lines: u64,
         /// Not a `source`: the message already says it, and a source would print it twice.
         cause: io::Error,
@@ -52,6 +64,8 @@ pub struct Input {
     /// As given: a path, or `-` for stdin.
     pub path: String,
     pub compressed: bool,
+    /// The compression, when `compressed`.
+    pub codec: Option<Codec>,
     /// Lines end in a lone CR (read as if they ended in LF).
     pub cr_only: bool,
     /// The first bytes of text (up to 8 KiB), also still to be read by `for_each_line`.
@@ -59,11 +73,10 @@ pub struct Input {
     reader: Box<dyn Read>,
 }
 
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const SNIFF_LEN: usize = 8 << 10;
 
-/// Opens `path` (`-` is stdin), transparently decompressing gzip. Compressed bytes read are
-/// reported to `progress` when given.
+/// Opens `path` (`-` is stdin), transparently decompressing gzip, bzip2, xz and zstd. Compressed
+/// bytes read are reported to `progress` when given.
 pub fn open(path: &str, progress: Option<ProgressBar>) -> Result<Input, InputError> {
     let raw: Box<dyn Read> = if path == "-" {
         Box::new(io::stdin())
@@ -79,24 +92,15 @@ pub fn open(path: &str, progress: Option<ProgressBar>) -> Result<Input, InputErr
         Some(bar) => Box::new(bar.wrap_read(raw)),
         None => raw,
     };
-    let (head, raw) = peek(raw, 2).map_err(|e| read_error(path, 0, e))?;
-    let compressed = head.starts_with(&GZIP_MAGIC);
-    let text: Box<dyn Read> = if compressed {
-        Box::new(MultiGzDecoder::new(Cursor::new(head).chain(raw)))
-    } else {
-        Box::new(Cursor::new(head).chain(raw))
+    let (head, raw) = peek(raw, compression::MAGIC_LEN).map_err(|e| read_error(path, 0, e))?;
+    let codec = Codec::sniff(&head);
+    let compressed = codec.is_some();
+    let raw: Box<dyn Read> = Box::new(Cursor::new(head).chain(raw));
+    let text: Box<dyn Read> = match codec {
+        Some(c) => c.decoder(raw).map_err(|e| corrupt(path, Some(c), 0, e))?,
+        None => raw,
     };
-    let (head, text) = peek(text, SNIFF_LEN).map_err(|e| {
-        if compressed {
-            InputError::CorruptGzip {
-                path: path.to_string(),
-                lines: 0,
-                cause: e,
-            }
-        } else {
-            read_error(path, 0, e)
-        }
-    })?;
+    let (head, text) = peek(text, SNIFF_LEN).map_err(|e| corrupt(path, codec, 0, e))?;
     if let Some(why) = binary_reason(&head) {
         return Err(InputError::Binary {
             path: path.to_string(),
@@ -115,6 +119,7 @@ pub fn open(path: &str, progress: Option<ProgressBar>) -> Result<Input, InputErr
     Ok(Input {
         path: path.to_string(),
         compressed,
+        codec,
         cr_only,
         head,
         reader,
@@ -166,21 +171,35 @@ impl Input {
     pub fn for_each_line(self, each: impl FnMut(Line<'_>)) -> Result<LineCounts, InputError> {
         let Input {
             path,
-            compressed,
+            codec,
             reader,
             ..
         } = self;
         for_each_line(reader, each).map_err(|(e, counts)| {
-            if compressed && e.kind() != io::ErrorKind::PermissionDenied {
-                InputError::CorruptGzip {
-                    path,
-                    lines: counts.lines,
-                    cause: e,
-                }
-            } else {
+            if e.kind() == io::ErrorKind::PermissionDenied {
                 read_error(&path, counts.lines, e)
+            } else {
+                corrupt(&path, codec, counts.lines, e)
             }
         })
+    }
+}
+
+/// A read error of a compressed input is the data's fault: say which check finds it.
+fn corrupt(path: &str, codec: Option<Codec>, lines: u64, cause: io::Error) -> InputError {
+    match codec {
+        None => read_error(path, lines, cause),
+        Some(Codec::Gzip) => InputError::CorruptGzip {
+            path: path.to_string(),
+            lines,
+            cause,
+        },
+        Some(c) => InputError::CorruptCompressed {
+            path: path.to_string(),
+            codec: c.name(),
+            lines,
+            cause,
+        },
     }
 }
 

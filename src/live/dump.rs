@@ -81,9 +81,122 @@ pub fn parse(json: &[u8]) -> Result<Vec<ThreadStack>, DumpParseError> {
         .collect())
 }
 
+#[derive(Deserialize)]
+struct RawThreadLocals {
+    thread_id: u64,
+    frames: Vec<RawFrameLocals>,
+}
+
+#[derive(Deserialize)]
+struct RawFrameLocals {
+    #[serde(default)]
+    locals: Option<Vec<RawLocal>>,
+}
+
+#[derive(Deserialize)]
+struct RawLocal {
+    name: String,
+    #[serde(default)]
+    repr: Option<String>,
+}
+
+/// Longest request line kept (a query string can be long).
+const MAX_REQUEST_CHARS: usize = 300;
+
+/// The request each thread serves, from a `py-spy dump --json --locals` document: the
+/// innermost local named `environ` whose shown value holds `REQUEST_METHOD` and `RAW_URI` (or
+/// `PATH_INFO`), as Gunicorn's `wsgi.create` fills them. Only those keys are read; the rest of
+/// the environ (headers, cookies) is dropped here.
+pub fn requests(json: &[u8]) -> Vec<(u64, String)> {
+    let Ok(raw) = serde_json::from_slice::<Vec<RawThreadLocals>>(json) else {
+        return Vec::new();
+    };
+    raw.into_iter()
+        .filter_map(|t| {
+            let request = t
+                .frames
+                .iter()
+                .filter_map(|f| f.locals.as_ref())
+                .flatten()
+                .filter(|l| l.name == "environ")
+                .find_map(|l| request_of_environ(l.repr.as_deref()?))?;
+            Some((t.thread_id, request))
+        })
+        .collect()
+}
+
+/// `GET /path?query` from py-spy's rendering of a WSGI environ dict
+/// (`{"REQUEST_METHOD": "GET", ..., "RAW_URI": "/path?query", ...}`).
+pub fn request_of_environ(repr: &str) -> Option<String> {
+    let method = string_value(repr, "REQUEST_METHOD")?;
+    let target = string_value(repr, "RAW_URI").or_else(|| {
+        let path = string_value(repr, "PATH_INFO")?;
+        match string_value(repr, "QUERY_STRING").filter(|q| !q.is_empty()) {
+            Some(q) => Some(format!("{path}?{q}")),
+            None => Some(path),
+        }
+    })?;
+    let ok_method =
+        !method.is_empty() && method.len() <= 16 && method.bytes().all(|b| b.is_ascii_uppercase());
+    if !ok_method || target.is_empty() {
+        return None;
+    }
+    let line: String = format!("{method} {target}")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_REQUEST_CHARS)
+        .collect();
+    Some(line)
+}
+
+/// The string value of `"KEY": "value"` in py-spy's dict rendering (None when the key is not
+/// shown, or its value was cut).
+fn string_value(repr: &str, key: &str) -> Option<String> {
+    let needle = format!("\"{key}\": \"");
+    let start = repr.find(&needle)? + needle.len();
+    let mut out = String::new();
+    let mut chars = repr[start..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(out),
+            '\\' => out.push(chars.next()?),
+            c => out.push(c),
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_request_is_read_from_a_wsgi_environ_local_and_nothing_else() {
+        // py-spy 0.4.3 `dump --json -llllll` of a Gunicorn 27 worker (cut to two frames).
+        let json = br#"[{"thread_id": 139, "active": false, "frames": [
+            {"name": "upstream_api_view", "filename": "/app/wtapp/views.py", "line": 30,
+             "locals": [{"name": "port", "arg": false, "repr": "\"19999\""}]},
+            {"name": "WSGIHandler.__call__", "filename": "/v/django/core/handlers/wsgi.py", "line": 124,
+             "locals": [{"name": "environ", "arg": true, "repr": "{\"wsgi.errors\": <WSGIErrorsWrapper at 0x7f>, \"REQUEST_METHOD\": \"GET\", \"QUERY_STRING\": \"user=42\", \"RAW_URI\": \"/api/upstream?user=42\", \"HTTP_COOKIE\": \"sessionid=secret\", ...}"}]}
+        ]}]"#;
+        assert_eq!(
+            requests(json),
+            vec![(139, "GET /api/upstream?user=42".to_string())]
+        );
+        // Cut before RAW_URI: PATH_INFO and QUERY_STRING; cut before both: nothing.
+        assert_eq!(
+            request_of_environ(
+                r#"{"REQUEST_METHOD": "POST", "QUERY_STRING": "", "PATH_INFO": "/cart", ...}"#
+            )
+            .as_deref(),
+            Some("POST /cart")
+        );
+        assert_eq!(
+            request_of_environ(r#"{"REQUEST_METHOD": "GET", "RAW_URI": "/api/upstr..."#),
+            None
+        );
+        assert!(requests(b"not json").is_empty());
+    }
 
     fn capture(rel: &str) -> Vec<u8> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

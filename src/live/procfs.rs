@@ -236,6 +236,59 @@ pub fn heartbeat(pid: u32) -> Result<Option<Heartbeat>, ProcError> {
     Ok(None)
 }
 
+/// Every Gunicorn heartbeat file the process holds open, with its inode: a worker holds its own,
+/// and, for a moment after it was forked, its siblings' (inherited from the master). Read anew
+/// on every call: fd numbers are reused, so nothing may be remembered by fd.
+pub fn heartbeat_files(pid: u32) -> Result<Vec<(u64, Heartbeat)>, ProcError> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    for entry in fs::read_dir(proc_path(pid, "fd"))? {
+        let entry = entry?;
+        let Ok(target) = fs::read_link(entry.path()) else {
+            continue;
+        };
+        let target = target.to_string_lossy().into_owned();
+        if !is_heartbeat_name(&target) {
+            continue;
+        }
+        // The fd may have been closed since it was listed.
+        let Ok(meta) = fs::metadata(entry.path()) else {
+            continue;
+        };
+        let changed = SystemTime::UNIX_EPOCH
+            + Duration::new(
+                u64::try_from(meta.ctime()).unwrap_or(0),
+                u32::try_from(meta.ctime_nsec()).unwrap_or(0),
+            );
+        if out.iter().all(|(inode, _)| *inode != meta.ino()) {
+            out.push((
+                meta.ino(),
+                Heartbeat {
+                    path: target,
+                    changed,
+                },
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The direct children of `pid` from `/proc/PID/task/*/children` (one small read per thread,
+/// no scan of every process); None when the kernel does not provide that file.
+pub fn task_children(pid: u32) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    for task in fs::read_dir(proc_path(pid, "task")).ok()? {
+        let text = fs::read_to_string(task.ok()?.path().join("children")).ok()?;
+        out.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    out.sort_unstable();
+    out.dedup();
+    Some(out)
+}
+
 /// One TCP connection of a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpConnection {

@@ -14,6 +14,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::dump::{self, ThreadStack};
@@ -74,6 +75,8 @@ pub enum PySpyError {
     NotPython { pid: u32, stderr: String },
     #[error("pid {pid}: py-spy did not finish within {seconds:.0} s and was stopped")]
     TimedOut { pid: u32, seconds: f64 },
+    #[error("pid {pid}: the dump was interrupted (py-spy was stopped; the worker runs on)")]
+    Interrupted { pid: u32 },
     #[error("pid {pid}: py-spy failed ({status}): {stderr}")]
     Failed {
         pid: u32,
@@ -300,12 +303,35 @@ impl PySpy {
         nonblocking: bool,
         deadline: Duration,
     ) -> Result<Vec<ThreadStack>, PySpyError> {
+        let options = DumpOptions {
+            nonblocking,
+            requests: false,
+            deadline,
+        };
+        self.dump_until(pid, &options, None).map(|d| d.threads)
+    }
+
+    /// One dump of `pid` that also ends when `stop` is set (Ctrl-C, SIGTERM): py-spy is killed
+    /// then and the target is made to run if it was left stopped ([`resume_if_stopped`]).
+    /// With `options.requests`, py-spy reads the frames' locals too, for the request each
+    /// thread serves ([`dump::requests`]); nothing else of the locals is kept.
+    pub fn dump_until(
+        &self,
+        pid: u32,
+        options: &DumpOptions,
+        stop: Option<&AtomicBool>,
+    ) -> Result<Dump, PySpyError> {
         let mut cmd = Command::new(&self.path);
         cmd.args(["dump", "--json", "--pid", &pid.to_string()]);
-        if nonblocking {
+        if options.nonblocking {
             cmd.arg("--nonblocking");
         }
-        let output = run_with_deadline(cmd, deadline).map_err(|e| match e {
+        if options.requests {
+            // Six `l`s: py-spy shows up to 768 characters of a value, enough to reach the
+            // REQUEST_METHOD and RAW_URI keys of a WSGI environ dict.
+            cmd.arg("-llllll");
+        }
+        let output = run_with_deadline(cmd, options.deadline, stop).map_err(|e| match e {
             RunError::Spawn(e) => PySpyError::Unusable {
                 path: self.path.clone(),
                 why: e.to_string(),
@@ -314,17 +340,46 @@ impl PySpy {
                 resume_if_stopped(pid);
                 PySpyError::TimedOut {
                     pid,
-                    seconds: deadline.as_secs_f64(),
+                    seconds: options.deadline.as_secs_f64(),
                 }
+            }
+            RunError::Interrupted => {
+                resume_if_stopped(pid);
+                PySpyError::Interrupted { pid }
             }
         })?;
         if output.success {
-            return dump::parse(&output.stdout)
-                .map_err(|source| PySpyError::BadOutput { pid, source });
+            let threads = dump::parse(&output.stdout)
+                .map_err(|source| PySpyError::BadOutput { pid, source })?;
+            let requests = if options.requests {
+                dump::requests(&output.stdout)
+            } else {
+                Vec::new()
+            };
+            return Ok(Dump { threads, requests });
         }
         let stderr = error_text(&output.stderr);
         Err(classify_failure(pid, output.status, stderr))
     }
+}
+
+/// How one dump runs.
+#[derive(Debug, Clone, Copy)]
+pub struct DumpOptions {
+    /// py-spy `--nonblocking`: never pause the target, accept torn stacks.
+    pub nonblocking: bool,
+    /// Read the WSGI environ of each thread's stack for its request line.
+    pub requests: bool,
+    /// The dump is killed when it takes longer.
+    pub deadline: Duration,
+}
+
+/// One dump: the threads' stacks and, when asked, the request each thread serves.
+#[derive(Debug, Clone)]
+pub struct Dump {
+    pub threads: Vec<ThreadStack>,
+    /// (thread id, `GET /path?query`) for threads with a WSGI environ in their stack.
+    pub requests: Vec<(u64, String)>,
 }
 
 /// Names a failed dump from py-spy's stderr and what /proc says about the target afterwards.
@@ -392,9 +447,15 @@ struct RunOutput {
 enum RunError {
     Spawn(std::io::Error),
     TimedOut,
+    /// `stop` was set: the child was killed.
+    Interrupted,
 }
 
-fn run_with_deadline(mut cmd: Command, deadline: Duration) -> Result<RunOutput, RunError> {
+fn run_with_deadline(
+    mut cmd: Command,
+    deadline: Duration,
+    stop: Option<&AtomicBool>,
+) -> Result<RunOutput, RunError> {
     use std::os::unix::process::CommandExt;
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -430,6 +491,11 @@ fn run_with_deadline(mut cmd: Command, deadline: Duration) -> Result<RunOutput, 
                     let _ = child.wait();
                     break Err(RunError::TimedOut);
                 }
+                Ok(None) if stop.is_some_and(|s| s.load(Ordering::SeqCst)) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break Err(RunError::Interrupted);
+                }
                 Ok(None) => {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(10));
@@ -451,7 +517,7 @@ fn run_with_deadline(mut cmd: Command, deadline: Duration) -> Result<RunOutput, 
 fn run_quick(path: &Path, args: &[&str]) -> Result<String, PySpyError> {
     let mut cmd = Command::new(path);
     cmd.args(args);
-    match run_with_deadline(cmd, Duration::from_secs(10)) {
+    match run_with_deadline(cmd, Duration::from_secs(10), None) {
         Ok(out) if out.success => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
         Ok(out) => Err(PySpyError::Unusable {
             path: path.to_path_buf(),
@@ -466,7 +532,7 @@ fn run_quick(path: &Path, args: &[&str]) -> Result<String, PySpyError> {
             path: path.to_path_buf(),
             why: e.to_string(),
         }),
-        Err(RunError::TimedOut) => Err(PySpyError::Unusable {
+        Err(RunError::TimedOut | RunError::Interrupted) => Err(PySpyError::Unusable {
             path: path.to_path_buf(),
             why: format!("`py-spy {}` did not finish in 10 s", args.join(" ")),
         }),

@@ -10,13 +10,13 @@ use chrono::{DateTime, FixedOffset};
 
 /// One router line.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RouterLine {
+pub struct RouterLine<'a> {
     pub time: Option<DateTime<FixedOffset>>,
     /// `H12`, `H13`, `H18`, ... (`None` for `at=info`).
-    pub code: Option<String>,
-    pub method: String,
+    pub code: Option<&'a str>,
+    pub method: &'a str,
     /// The path without its query string.
-    pub path: String,
+    pub path: &'a str,
     pub status: Option<u16>,
     /// `service=30000ms`, in seconds.
     pub seconds: Option<f64>,
@@ -47,7 +47,7 @@ pub fn is_router_line(line: &str) -> bool {
 }
 
 /// Reads one router line; `None` when it is not one.
-pub fn parse_line(line: &str) -> Option<RouterLine> {
+pub fn parse_line(line: &str) -> Option<RouterLine<'_>> {
     if !is_router_line(line) {
         return None;
     }
@@ -66,9 +66,9 @@ pub fn parse_line(line: &str) -> Option<RouterLine> {
     };
     Some(RouterLine {
         time,
-        code: field(body, "code=").map(str::to_string),
-        method: crate::parse::cap(method, 16).to_string(),
-        path: crate::parse::cap(target.split('?').next().unwrap_or(target), 300).to_string(),
+        code: field(body, "code="),
+        method: crate::parse::cap(method, 16),
+        path: crate::parse::cap(target.split('?').next().unwrap_or(target), 300),
         status: field(body, "status=").and_then(|s| s.parse().ok()),
         seconds: field(body, "service=").and_then(ms).map(|m| m / 1000.0),
     })
@@ -90,7 +90,7 @@ mod tests {
     fn reads_h12_h13_and_info_lines() {
         // github.com/Forum-Informationsfreiheit/offenewahlen_api/issues/173
         let h12 = parse_line("2017-08-29T21:16:13.878824+00:00 heroku[router]: at=error code=H12 desc=\"Request timeout\" method=GET path=\"/de/api/result/nrw13/\" host=nrw17-staging.offenewahlen.at request_id=3239f1eb-db5c-4516-bf8d-b641d77337eb fwd=\"85.236.242.92\" dyno=web.1 connect=0ms service=30000ms status=503 bytes=0 protocol=http").unwrap();
-        assert_eq!(h12.code.as_deref(), Some("H12"));
+        assert_eq!(h12.code, Some("H12"));
         assert_eq!(h12.method, "GET");
         assert_eq!(h12.path, "/de/api/result/nrw13/");
         assert_eq!((h12.status, h12.seconds), (Some(503), Some(30.0)));

@@ -15,6 +15,7 @@ pub mod requests;
 pub mod skips;
 pub mod timestamp;
 pub mod traceback;
+pub mod watch;
 pub mod zones;
 
 /// `s` cut to at most `max` bytes at a char boundary: text from inputs that ends up in titles,

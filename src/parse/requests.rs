@@ -18,10 +18,10 @@ pub enum Writer {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct RequestLine {
+pub struct RequestLine<'a> {
     pub time: Option<DateTime<FixedOffset>>,
-    pub method: String,
-    pub path: String,
+    pub method: &'a str,
+    pub path: &'a str,
     pub status: Option<u16>,
     pub seconds: Option<f64>,
     pub writer: Writer,
@@ -31,7 +31,7 @@ pub struct RequestLine {
 }
 
 /// Reads a line of any access-style log.
-pub fn parse_line(text: &str) -> Option<RequestLine> {
+pub fn parse_line(text: &str) -> Option<RequestLine<'_>> {
     if let Some(a) = access::parse_line(text) {
         let writer = if a.upstream_fields {
             Writer::Proxy
@@ -51,7 +51,7 @@ pub fn parse_line(text: &str) -> Option<RequestLine> {
         });
     }
     let r = heroku::parse_line(text)?;
-    let proxy_end = match r.code.as_deref() {
+    let proxy_end = match r.code {
         Some("H12") => Some(UpstreamEnd::TimedOut),
         Some("H13" | "H18") => Some(UpstreamEnd::Closed),
         _ => None,

@@ -2,22 +2,45 @@
 //! root causes with their evidence and fix, live workers when sampled, then what the inputs
 //! could not show and what was skipped.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 
+use crate::analyze::buckets::TimeBuckets;
 use crate::analyze::endpoints::{ClientImpact, EndpointSummary};
+use crate::render::color::{Palette, Style, cause_style, severity_style};
+use crate::render::{Options, headline, ms, neutralize_controls};
 use crate::report::{Finding, Report, StatementSummary, WorkerState};
+
+/// Other people's text (log lines, paths, names from a live target), made safe to print: its
+/// control characters are shown, not obeyed (see `neutralize_controls`).
+fn safe(text: &str) -> Cow<'_, str> {
+    neutralize_controls(text, true)
+}
 
 /// Evidence lines shown per finding in the table (JSON has them all).
 const EVIDENCE_ROWS: usize = 6;
 
-pub fn render(report: &Report, width: Option<u16>, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "{}", headline(report))?;
+pub fn render(report: &Report, options: Options, out: &mut dyn Write) -> io::Result<()> {
+    let width = options.width;
+    let palette = Palette {
+        enabled: options.color,
+    };
+    let color = options.color;
+    writeln!(
+        out,
+        "{}",
+        palette.paint(&safe(&headline(report)), Style::BOLD)
+    )?;
     if let Some(workers) = &report.workers {
         writeln!(out)?;
-        writeln!(out, "Workers")?;
-        writeln!(out, "{}", workers_table(workers, width))?;
+        writeln!(out, "{}", palette.paint("Workers", Style::BOLD))?;
+        writeln!(out, "{}", workers_table(workers, width, color))?;
+    }
+    if let Some(timeline) = TimeBuckets::from_report(report) {
+        writeln!(out)?;
+        super::timeline::draw(&timeline, options.unicode, palette, out)?;
     }
     writeln!(out)?;
     if report.findings.is_empty() {
@@ -27,97 +50,120 @@ pub fn render(report: &Report, width: Option<u16>, out: &mut dyn Write) -> io::R
         )?;
     } else if let Some(groups) = by_origin(&report.findings) {
         // A fleet: each host's or pod's findings together, under its name, ranks kept.
-        writeln!(
-            out,
+        let heading = format!(
             "Root causes by origin ({} origins), most important first",
             groups.len()
-        )?;
+        );
+        writeln!(out, "{}", palette.paint(&heading, Style::BOLD))?;
         for (origin, findings) in groups {
             writeln!(out)?;
-            writeln!(out, "== {origin}")?;
+            // Origin names come from the logs: shown escaped, like any text others wrote.
+            let name = format!("== {}", safe(&origin));
+            writeln!(out, "{}", palette.paint(&name, Style::BOLD))?;
             let owned: Vec<Finding> = findings.iter().map(|f| (*f).clone()).collect();
-            writeln!(out, "{}", findings_table(&owned, width))?;
+            writeln!(out, "{}", findings_table(&owned, width, color))?;
             for f in findings {
                 writeln!(out)?;
-                finding_details(f, out)?;
+                finding_details(f, palette, out)?;
             }
         }
     } else {
-        writeln!(out, "Root causes, most important first")?;
-        writeln!(out, "{}", findings_table(&report.findings, width))?;
+        writeln!(
+            out,
+            "{}",
+            palette.paint("Root causes, most important first", Style::BOLD)
+        )?;
+        writeln!(out, "{}", findings_table(&report.findings, width, color))?;
         for f in &report.findings {
             writeln!(out)?;
-            finding_details(f, out)?;
+            finding_details(f, palette, out)?;
         }
     }
     if let Some(pg) = &report.pg
         && !pg.statements.is_empty()
     {
         writeln!(out)?;
-        writeln!(out, "Top statements by total time (per fingerprint)")?;
-        writeln!(out, "{}", statements_table(&pg.statements, width))?;
+        writeln!(
+            out,
+            "{}",
+            palette.paint(
+                "Top statements by total time (per fingerprint)",
+                Style::BOLD
+            )
+        )?;
+        writeln!(out, "{}", statements_table(&pg.statements, width, color))?;
     }
     if let Some(impact) = &report.client_impact {
         writeln!(out)?;
-        writeln!(out, "{}", client_impact_line(impact))?;
+        writeln!(out, "{}", safe(&client_impact_line(impact)))?;
     }
     if let Some(endpoints) = report.endpoints.as_deref().filter(|e| !e.is_empty()) {
         writeln!(out)?;
         writeln!(
             out,
-            "Endpoints, slowest first (from the {})",
-            endpoints[0].source.name()
+            "{}",
+            palette.paint(
+                &format!(
+                    "Endpoints, slowest first (from the {})",
+                    endpoints[0].source.name()
+                ),
+                Style::BOLD
+            )
         )?;
-        writeln!(out, "{}", endpoints_table(endpoints, width))?;
+        writeln!(out, "{}", endpoints_table(endpoints, width, color))?;
+    }
+    if let Some(pg) = &report.pg
+        && !pg.errors_by_sqlstate_class.is_empty()
+    {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}",
+            sqlstate_classes_line(&pg.errors_by_sqlstate_class)
+        )?;
     }
     for w in &report.warnings {
         writeln!(out)?;
-        writeln!(out, "note [{}]: {}", w.code, w.message)?;
-        writeln!(out, "  what to do: {}", w.advice)?;
+        writeln!(
+            out,
+            "{} {}",
+            palette.paint(&format!("note [{}]:", w.code), Style::YELLOW),
+            safe(&w.message)
+        )?;
+        writeln!(out, "  what to do: {}", safe(&w.advice))?;
     }
     for input in &report.inputs {
         for s in &input.skipped {
             writeln!(
                 out,
                 "skipped: {}: {} line(s), {} (first at line {})",
-                input.path, s.count, s.reason, s.first_line
+                safe(&input.path),
+                s.count,
+                safe(&s.reason),
+                s.first_line
             )?;
         }
     }
     Ok(())
 }
 
-fn headline(report: &Report) -> String {
-    let lines: u64 = report.inputs.iter().map(|i| i.lines).sum();
-    let skipped: u64 = report.inputs.iter().map(|i| i.skipped_lines).sum();
-    let mut s = format!(
-        "wtdiag {}: {} input{}, {} lines read",
-        serde_json::to_value(report.command)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
-        report.inputs.len(),
-        if report.inputs.len() == 1 { "" } else { "s" },
-        lines
-    );
-    if skipped > 0 {
-        s.push_str(&format!(" ({skipped} skipped)"));
-    }
-    if report.workers.is_some() {
-        // `live` reads processes, not files.
-        s = "wtdiag live: sampled with py-spy".to_string();
-    }
-    let counts: Vec<String> = report
-        .summary
+/// `Errors by SQLSTATE class: 23 Integrity Constraint Violation 3 (2 inferred from the
+/// wording), unknown 1`.
+fn sqlstate_classes_line(classes: &[crate::report::SqlstateClassCount]) -> String {
+    let parts: Vec<String> = classes
         .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(k, n)| format!("{n} {k}"))
+        .map(|c| {
+            let mut s = match &c.name {
+                Some(name) => format!("{} {name} {}", c.class, c.errors),
+                None => format!("{} {}", c.class, c.errors),
+            };
+            if c.inferred > 0 {
+                s.push_str(&format!(" ({} inferred from the wording)", c.inferred));
+            }
+            s
+        })
         .collect();
-    if !counts.is_empty() {
-        s.push_str("; seen: ");
-        s.push_str(&counts.join(", "));
-    }
-    s
+    format!("Errors by SQLSTATE class: {}", parts.join(", "))
 }
 
 /// Findings grouped by origin, in the order of each origin's best-ranked finding, when they
@@ -147,9 +193,15 @@ fn by_origin(findings: &[Finding]) -> Option<Vec<(String, Vec<&Finding>)>> {
 
 /// A table that wraps to `width` columns, or never wraps (output to a file or a pipe, where
 /// long lines stay greppable).
-fn new_table(width: Option<u16>) -> Table {
+fn new_table(width: Option<u16>, color: bool) -> Table {
     let mut t = Table::new();
     t.load_style(presets::UTF8_FULL_CONDENSED);
+    // comfy-table colors cells only when told to; never on its own guess of the terminal.
+    if color {
+        t.enforce_styling();
+    } else {
+        t.force_no_tty();
+    }
     match width {
         Some(w) => t
             .set_content_arrangement(ContentArrangement::Dynamic)
@@ -160,27 +212,70 @@ fn new_table(width: Option<u16>) -> Table {
 }
 
 /// One row per finding: what it is and how much it explains.
-fn findings_table(findings: &[Finding], width: Option<u16>) -> Table {
-    let mut t = new_table(width);
+fn findings_table(findings: &[Finding], width: Option<u16>, color: bool) -> Table {
+    let mut t = new_table(width, color);
     t.set_header(vec!["#", "Severity", "Cause", "Count", "Finding"]);
     for f in findings {
         t.add_row(vec![
-            f.rank.to_string(),
-            f.severity.to_string(),
-            f.cause.to_string(),
-            f.count.to_string(),
-            f.title.clone(),
+            Cell::new(f.rank),
+            styled(Cell::new(f.severity), severity_style(f.severity)),
+            styled(Cell::new(f.cause), cause_style(f.cause)),
+            Cell::new(f.count),
+            Cell::new(safe(&f.title)),
         ]);
     }
     t
 }
 
+/// A row of other people's text, made safe to print.
+fn clean(row: Vec<String>) -> Vec<String> {
+    row.into_iter().map(|c| safe(&c).into_owned()).collect()
+}
+
+/// A table cell in one of the palette's styles.
+fn styled(cell: Cell, style: Style) -> Cell {
+    let (bold, dim, color) = match style {
+        Style::RED_BOLD => (true, false, Some(Color::Red)),
+        Style::RED => (false, false, Some(Color::Red)),
+        Style::YELLOW => (false, false, Some(Color::Yellow)),
+        Style::CYAN => (false, false, Some(Color::Cyan)),
+        Style::MAGENTA => (false, false, Some(Color::Magenta)),
+        Style::BLUE => (false, false, Some(Color::Blue)),
+        Style::GREEN => (false, false, Some(Color::Green)),
+        Style::BOLD => (true, false, None),
+        _ => (false, true, None),
+    };
+    let mut cell = cell;
+    if let Some(c) = color {
+        cell = cell.fg(c);
+    }
+    if bold {
+        cell = cell.add_attribute(Attribute::Bold);
+    }
+    if dim {
+        cell = cell.add_attribute(Attribute::Dim);
+    }
+    cell
+}
+
 /// Each finding's why, evidence and fix, as plain lines (no wrapping, so they stay greppable
 /// and copyable: file:line first).
-fn finding_details(f: &Finding, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "#{} {} ({}): {}", f.rank, f.cause, f.severity, f.title)?;
+fn finding_details(f: &Finding, palette: Palette, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "{} {} ({}): {}",
+        palette.paint(&format!("#{}", f.rank), Style::BOLD),
+        palette.paint(f.cause.name(), cause_style(f.cause)),
+        palette.paint(f.severity.name(), severity_style(f.severity)),
+        palette.paint(&safe(&f.title), Style::BOLD)
+    )?;
     if !f.reason.is_empty() {
-        writeln!(out, "  why ({} confidence): {}", f.confidence, f.reason)?;
+        writeln!(
+            out,
+            "  why ({} confidence): {}",
+            f.confidence,
+            safe(&f.reason)
+        )?;
         // Causes sharing one reason are listed together.
         let mut shown: Vec<(&str, Vec<String>)> = Vec::new();
         for r in &f.ruled_out {
@@ -190,7 +285,13 @@ fn finding_details(f: &Finding, out: &mut dyn Write) -> io::Result<()> {
             }
         }
         for (reason, causes) in shown {
-            writeln!(out, "  ruled out: {}: {reason}", causes.join(", "))?;
+            writeln!(
+                out,
+                "  {} {}: {}",
+                palette.paint("ruled out:", Style::DIM),
+                causes.join(", "),
+                safe(reason)
+            )?;
         }
     }
     if !f.evidence.is_empty() {
@@ -198,8 +299,8 @@ fn finding_details(f: &Finding, out: &mut dyn Write) -> io::Result<()> {
     }
     for e in f.evidence.iter().take(EVIDENCE_ROWS) {
         match e.line {
-            Some(line) => writeln!(out, "    {}:{line}  {}", e.path, e.text)?,
-            None => writeln!(out, "    {}  {}", e.path, e.text)?,
+            Some(line) => writeln!(out, "    {}:{line}  {}", safe(&e.path), safe(&e.text))?,
+            None => writeln!(out, "    {}  {}", safe(&e.path), safe(&e.text))?,
         }
     }
     if f.evidence.len() > EVIDENCE_ROWS {
@@ -209,11 +310,16 @@ fn finding_details(f: &Finding, out: &mut dyn Write) -> io::Result<()> {
             f.evidence.len() - EVIDENCE_ROWS
         )?;
     }
-    writeln!(out, "  fix: {}", f.advice)
+    writeln!(
+        out,
+        "  {} {}",
+        palette.paint("fix:", Style::GREEN),
+        safe(&f.advice)
+    )
 }
 
-fn workers_table(workers: &[WorkerState], width: Option<u16>) -> Table {
-    let mut t = new_table(width);
+fn workers_table(workers: &[WorkerState], width: Option<u16>, color: bool) -> Table {
+    let mut t = new_table(width, color);
     t.set_header(vec![
         "PID",
         "State",
@@ -242,7 +348,7 @@ fn workers_table(workers: &[WorkerState], width: Option<u16>) -> Table {
                 dash()
             }
         };
-        t.add_row(vec![
+        t.add_row(clean(vec![
             w.pid.to_string(),
             state,
             format!("{:.1}s", w.stuck_seconds),
@@ -253,12 +359,12 @@ fn workers_table(workers: &[WorkerState], width: Option<u16>) -> Table {
                 .unwrap_or_else(|| never(w.state != "idle")),
             w.rss_bytes.map(mib).unwrap_or_else(dash),
             w.swap_bytes.map(mib).unwrap_or_else(dash),
-        ]);
+        ]));
         if !gthread {
             continue;
         }
         for th in &w.threads {
-            t.add_row(vec![
+            t.add_row(clean(vec![
                 format!(
                     "  └ {}",
                     th.thread_name
@@ -274,23 +380,16 @@ fn workers_table(workers: &[WorkerState], width: Option<u16>) -> Table {
                     .unwrap_or_else(|| never(true)),
                 dash(),
                 dash(),
-            ]);
+            ]));
         }
     }
     t
 }
 
 /// `wtdiag pg`: the statement shapes that took the most time.
-fn statements_table(statements: &[StatementSummary], width: Option<u16>) -> Table {
-    let mut t = new_table(width);
+fn statements_table(statements: &[StatementSummary], width: Option<u16>, color: bool) -> Table {
+    let mut t = new_table(width, color);
     t.set_header(vec!["Count", "Total", "Mean", "p95", "Max", "Statement"]);
-    let ms = |v: f64| {
-        if v >= 1000.0 {
-            format!("{:.2} s", v / 1000.0)
-        } else {
-            format!("{v:.1} ms")
-        }
-    };
     for s in statements {
         t.add_row(vec![
             s.count.to_string(),
@@ -298,7 +397,7 @@ fn statements_table(statements: &[StatementSummary], width: Option<u16>) -> Tabl
             ms(s.mean_ms),
             ms(s.p95_ms),
             ms(s.max_ms),
-            s.normalized.chars().take(100).collect(),
+            safe(&s.normalized.chars().take(100).collect::<String>()).into_owned(),
         ]);
     }
     t
@@ -331,8 +430,8 @@ fn client_impact_line(c: &ClientImpact) -> String {
     s
 }
 
-fn endpoints_table(endpoints: &[EndpointSummary], width: Option<u16>) -> Table {
-    let mut t = new_table(width);
+fn endpoints_table(endpoints: &[EndpointSummary], width: Option<u16>, color: bool) -> Table {
+    let mut t = new_table(width, color);
     t.set_header(vec![
         "Request",
         "Requests",
@@ -345,7 +444,7 @@ fn endpoints_table(endpoints: &[EndpointSummary], width: Option<u16>) -> Table {
     let s = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2} s"));
     for e in endpoints.iter().take(10) {
         t.add_row(vec![
-            e.request.chars().take(80).collect(),
+            safe(&e.request.chars().take(80).collect::<String>()).into_owned(),
             e.requests.to_string(),
             s(e.p50_s),
             s(e.p95_s),

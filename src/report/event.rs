@@ -285,6 +285,9 @@ pub enum EventDetail {
     Error {
         severity: String,
         sqlstate: Option<String>,
+        /// True when the log did not carry the SQLSTATE (no `%e`) and it was read from the
+        /// message's wording (added with the SQLSTATE table; false otherwise).
+        sqlstate_inferred: bool,
         message: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         detail: Option<String>,

@@ -5,6 +5,7 @@ mod cause;
 mod event;
 mod pg;
 mod severity;
+mod side;
 
 use std::collections::BTreeMap;
 
@@ -15,8 +16,9 @@ pub use cause::Cause;
 pub use event::{
     Attribution, DeadlockProcess, Event, EventDetail, Frame, Origin, OriginKind, Source,
 };
-pub use pg::{BurstSummary, PgInput, PgSummary, StatementSummary};
+pub use pg::{BurstSummary, PgInput, PgSummary, SqlstateClassCount, StatementSummary};
 pub use severity::{Confidence, Severity};
+pub use side::{MAX_SIDE_EVENTS, SideEvent, SideEvents, SideKind};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -26,13 +28,14 @@ pub enum CommandName {
     Logs,
     Pg,
     Live,
+    Watch,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// Bumped only when a field changes meaning; new fields do not bump it.
     pub schema_version: u32,
-    /// `logs`, `pg` or `live`.
+    /// `logs`, `pg`, `live` or `watch`.
     pub command: CommandName,
     /// wtdiag's own version.
     pub wtdiag_version: &'static str,
@@ -54,12 +57,19 @@ pub struct Report {
     /// `pg` only: statement statistics, N+1 bursts, how each input was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pg: Option<PgSummary>,
+    /// Events of side inputs not listed in `events`, for the timeline (not in JSON).
+    #[serde(skip)]
+    pub side_events: SideEvents,
     /// `logs` with access or slow-request logs: each endpoint's latency, slowest p95 first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<Vec<crate::analyze::endpoints::EndpointSummary>>,
     /// `logs` with access logs: the 5xx answers clients got, per status and path.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_impact: Option<crate::analyze::endpoints::ClientImpact>,
+    /// The Gunicorn timeout the endpoints' latencies were measured against, for the charts
+    /// (not in JSON).
+    #[serde(skip)]
+    pub endpoint_timeout_s: Option<f64>,
 }
 
 impl Report {
@@ -76,8 +86,10 @@ impl Report {
             warnings: Vec::new(),
             workers: None,
             pg: None,
+            side_events: SideEvents::default(),
             endpoints: None,
             client_impact: None,
+            endpoint_timeout_s: None,
         }
     }
 

@@ -28,12 +28,27 @@ pub struct PgSummary {
     pub bursts_omitted: u64,
     /// ERROR/FATAL/PANIC messages by SQLSTATE (`unknown` when the log does not say).
     pub errors_by_sqlstate: BTreeMap<String, u64>,
+    /// The same errors by SQLSTATE class (the code's first two characters, or `unknown`), in
+    /// class order; `inferred` of them had their code read from the message's wording.
+    pub errors_by_sqlstate_class: Vec<SqlstateClassCount>,
+}
+
+/// Errors of one SQLSTATE class.
+#[derive(Debug, Clone, Serialize)]
+pub struct SqlstateClassCount {
+    /// `23`, or `unknown` when neither the log nor the wording tells.
+    pub class: String,
+    /// errcodes.txt's name of the class (`Integrity Constraint Violation`); null for `unknown`.
+    pub name: Option<String>,
+    pub errors: u64,
+    pub inferred: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PgInput {
     pub path: Arc<str>,
-    /// `stderr`, `csvlog`, `jsonlog` or `syslog`; null when not a PostgreSQL log.
+    /// `stderr`, `csvlog`, `jsonlog`, `syslog`, `syslog_rfc5424`, `heroku`, `cloud_logging`,
+    /// `cloudnativepg` or `azure`; null when not a PostgreSQL log.
     pub format: Option<&'static str>,
     /// The `log_line_prefix` read (given with --prefix, or detected).
     pub log_line_prefix: Option<String>,

@@ -43,6 +43,10 @@ fn finish(out: Output) -> Run {
 pub fn wtdiag_cmd() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wtdiag"));
     cmd.env_remove("COLUMNS");
+    // The color conventions would put escapes in the table whatever the test meant.
+    for var in ["NO_COLOR", "CLICOLOR_FORCE", "CLICOLOR"] {
+        cmd.env_remove(var);
+    }
     cmd
 }
 

@@ -26,7 +26,7 @@ fn completions_are_current() {
 #[test]
 fn man_pages_are_current() {
     assert_current(&["man"], "man/wtdiag.1");
-    for sub in ["logs", "pg", "live"] {
+    for sub in ["logs", "pg", "live", "watch"] {
         assert_current(&["man", sub], &format!("man/wtdiag-{sub}.1"));
     }
 }

@@ -100,7 +100,10 @@ fn every_format_and_prefix_is_detected_without_flags() {
             name(&log),
             input["skipped"]
         );
-        if matches!(expect["format"].as_str(), Some("stderr" | "syslog")) {
+        if matches!(
+            expect["format"].as_str(),
+            Some("stderr" | "syslog" | "syslog_rfc5424")
+        ) {
             assert_eq!(
                 r["pg"]["inputs"][0]["log_line_prefix"],
                 expect["settings"]["log_line_prefix"],
@@ -356,7 +359,11 @@ fn n_plus_one_bursts_are_found_with_their_count() {
                 .as_str()
                 .unwrap()
                 .contains("%m")
-                || expect["format"] != "stderr" && expect["format"] != "syslog";
+                // an RFC 5424 header has microseconds, but of the relay's clock, not the server's
+                || !matches!(
+                    expect["format"].as_str(),
+                    Some("stderr" | "syslog" | "syslog_rfc5424")
+                );
             let mut found = 0;
             for w in &want {
                 let span = ms_between(
@@ -539,12 +546,14 @@ fn gaps_are_said_plainly() {
             name(&log)
         );
         assert!(!codes.contains(&"no_lock_wait_lines"), "{}", name(&log));
-        // %t, or no time in the prefix and syslog's whole-second header time
+        // %t, or no time in the prefix and syslog's whole-second header time (RFC 5424's has
+        // microseconds)
         let prefix = expect["settings"]["log_line_prefix"].as_str().unwrap();
         let whole_seconds = !prefix.contains("%m")
             && !prefix.contains("%n")
             && expect["format"] != "csvlog"
-            && expect["format"] != "jsonlog";
+            && expect["format"] != "jsonlog"
+            && expect["format"] != "syslog_rfc5424";
         assert_eq!(
             codes.contains(&"whole_second_times"),
             whole_seconds,
@@ -768,4 +777,56 @@ fn prefix_flag_overrides_detection() {
         .find(|e| e["user"] == "django")
         .expect("user from %u");
     assert_eq!(stmt["database"], "shop");
+}
+
+#[test]
+fn sqlstates_the_log_does_not_carry_are_inferred_from_the_wording_and_marked() {
+    for (log, expect) in fixtures() {
+        let r = report(&log, &[]);
+        let prefix = expect["settings"]["log_line_prefix"].as_str().unwrap_or("");
+        let log_says = matches!(expect["format"].as_str(), Some("csvlog" | "jsonlog"))
+            || prefix.contains("%e");
+        let errors = events_of(&r, "error");
+        for w in expected(&expect, "errors", "error") {
+            let e = errors
+                .iter()
+                .find(|e| same_pid(e, w, &expect) && e["message"] == w["message"])
+                .unwrap_or_else(|| panic!("{}: no error event for {w}", name(&log)));
+            // the code the client received, read from the log or from PostgreSQL's table
+            assert_eq!(e["sqlstate"], w["sqlstate"], "{}: {e}", name(&log));
+            assert_eq!(e["sqlstate_inferred"], !log_says, "{}: {e}", name(&log));
+        }
+        // the class counts add up to the errors, with the inferred ones counted
+        let classes = r["pg"]["errors_by_sqlstate_class"].as_array().unwrap();
+        let total: u64 = classes.iter().map(|c| c["errors"].as_u64().unwrap()).sum();
+        let by_code: u64 = r["pg"]["errors_by_sqlstate"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(total, by_code, "{}", name(&log));
+        let inferred: u64 = classes
+            .iter()
+            .map(|c| c["inferred"].as_u64().unwrap())
+            .sum();
+        let marked = errors
+            .iter()
+            .filter(|e| e["sqlstate_inferred"] == true)
+            .count() as u64;
+        assert_eq!(inferred, marked, "{}", name(&log));
+        let integrity = classes.iter().find(|c| c["class"] == "23").unwrap();
+        assert_eq!(integrity["name"], "Integrity Constraint Violation");
+    }
+    // and the table says it
+    let run = wtdiag(&["pg", fixture("pg/pg15-b-debian.log").to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(
+            "Errors by SQLSTATE class: 23 Integrity Constraint Violation 2 (2 inferred from the \
+             wording), 42 Syntax Error or Access Rule Violation 2 (2 inferred from the wording)"
+        ),
+        "{}",
+        run.stdout
+    );
 }

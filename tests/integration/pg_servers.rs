@@ -430,3 +430,118 @@ fn pgbadgers_msk_and_cet_samples_are_read_at_their_offsets_with_pgbadgers_counts
             .all(|e| e["time"].as_str().unwrap().ends_with("+01:00"))
     );
 }
+
+#[test]
+fn auto_explains_query_parameters_line_is_not_glued_onto_the_query() {
+    // PostgreSQL 18 with auto_explain.log_parameter_max_length = -1 (fixtures/pg/make-pg18.sh)
+    let r = pg_json(&fixture("pg/pg18-autoexplain-params.log"), &[]);
+    assert_eq!(r["inputs"][0]["skipped_lines"], 0);
+    let statements = events_of(&r, "statement");
+    let plans: Vec<&&Value> = statements.iter().filter(|e| e["phase"] == "plan").collect();
+    assert!(!plans.is_empty());
+    for e in &statements {
+        assert!(
+            !e["query"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Query Parameters"),
+            "{e}"
+        );
+    }
+    // a plan is the same statement shape as its execution, and carries its values
+    for p in &plans {
+        assert!(
+            statements
+                .iter()
+                .any(|e| e["phase"] == "execute" && e["fingerprint"] == p["fingerprint"]),
+            "{p}"
+        );
+        let query = p["query"].as_str().unwrap();
+        if query.contains("$1") {
+            assert!(
+                p["parameters"].as_str().unwrap().starts_with("$1 = '"),
+                "{p}"
+            );
+        }
+    }
+    let texts = text_of_statement_table(&r);
+    assert!(
+        !texts.iter().any(|t| t.contains("query parameters")),
+        "{texts:?}"
+    );
+}
+
+fn text_of_statement_table(r: &Value) -> Vec<String> {
+    r["pg"]["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["normalized"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn pgbadgers_other_samples_are_read_whole_with_pgbadgers_figures_where_both_count_alike() {
+    let report = |name: &str| pg_json(&pgbadger(name), &["--top", "1000"]);
+    // t/03_consistency.t: 1450 autoanalyze and 2094 autovacuum reports, in stderr and in
+    // jsonlog; the logs hold nothing else, so every message is one of them
+    for name in ["pg_vacuums.log.gz", "pg_vacuums.json.gz"] {
+        let r = report(name);
+        assert_eq!(r["inputs"][0]["skipped_lines"], 0, "{name}");
+        assert_eq!(r["pg"]["inputs"][0]["messages"], 1450 + 2094, "{name}");
+    }
+    // t/07_csv_statement_duration.t: a csvlog (its first field quoted) whose slow query keeps
+    // its 688786.283 ms, and whose statement-only line gets no duration
+    let r = report("csv_statement_without_duration.log");
+    assert_eq!(r["inputs"][0]["format"], "csvlog");
+    let statements = r["pg"]["statements"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{statements:?}");
+    assert!(
+        statements[0]["normalized"]
+            .as_str()
+            .unwrap()
+            .contains("slow_table")
+    );
+    assert_eq!(statements[0]["total_ms"], 688786.283);
+    // t/04_advanced.t "Bind parameter with range" and "Multiline bind parameters"
+    let r = report("postgresql_param_range.log");
+    assert!(events_of(&r, "statement").iter().any(|e| {
+        e["parameters"]
+            .as_str()
+            .is_some_and(|p| p.contains("$4 = '[2023-02-24T00:00,2023-02-25T00:00]'"))
+    }));
+    let r = report("multiline_param.log");
+    let multiline = events_of(&r, "statement")
+        .iter()
+        .filter(|e| {
+            e["parameters"]
+                .as_str()
+                .is_some_and(|p| p.contains("'njvarchar\nbye'"))
+        })
+        .count();
+    assert_eq!(multiline, 2, "the bind and the execute");
+    // t/04_advanced.t dumps pg_rawcsv.log: two lines in it are pg_ctl's, not the server's
+    let r = report("pg_rawcsv.log");
+    assert_eq!(r["inputs"][0]["skipped_lines"], 2);
+    assert_eq!(r["pg"]["errors_by_sqlstate"]["42P01"], 1);
+    // pgBadger reads pg-timezones.log with --log-timezone +5 and shows 12:00:00 to 12:46:39;
+    // the lines say UTC, which wtdiag reads as written
+    let r = report("pg-timezones.log");
+    let times: Vec<&str> = events_of(&r, "statement")
+        .iter()
+        .map(|e| e["time"].as_str().unwrap())
+        .collect();
+    assert_eq!(times, ["2021-05-27T17:00:00Z", "2021-05-27T17:46:39Z"]);
+    // read whole, no option: %Q in the prefix, log_temp_files alone, csvlog across weeks
+    for (name, statements) in [
+        ("queryid.log.gz", 20),
+        ("tempfile_only.log.gz", 65),
+        ("weeknumber.log", 6),
+    ] {
+        let r = report(name);
+        assert_eq!(r["inputs"][0]["skipped_lines"], 0, "{name}");
+        assert_eq!(r["summary"]["statement"], statements, "{name}");
+    }
+    let r = report("tempfile_only.log.gz");
+    assert_eq!(r["summary"]["temp_file"], 5);
+}

@@ -183,6 +183,24 @@ fn aborted_requests_to_one_path_with_different_queries_are_one_finding() {
 }
 
 #[test]
+fn an_access_log_of_more_endpoints_than_kept_counts_every_request() {
+    let tmp = TempDir::new("ws-access");
+    let (_, json) = run_shape("logs-access-paths", 12_000, &tmp);
+    // 12,000 endpoints: 5,000 measured one by one, the rest counted out with a note; what
+    // clients saw counts them all.
+    let codes: Vec<&str> = json["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"endpoints_capped"), "{codes:?}");
+    assert_eq!(json["client_impact"]["requests"], 12_000);
+    assert_eq!(json["client_impact"]["by_status"]["502"], 1_200);
+    assert_eq!(json["endpoints"].as_array().unwrap().len(), 20);
+}
+
+#[test]
 fn more_rotated_files_than_descriptors_are_read_one_at_a_time() {
     let tmp = TempDir::new("ws-files");
     let args = generate("logs-many-files", 120, tmp.path());

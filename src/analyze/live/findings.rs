@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::calls::PeerKind;
 use super::diagnosis::WorkerDiagnosis;
 use crate::live::gunicorn_config::WorkerClass;
-use crate::report::{Cause, Confidence, Evidence, Finding, Severity};
+use crate::report::{Cause, Confidence, Evidence, Finding, RuledOut, Severity};
 
 /// Workers listed as evidence per finding.
 pub(super) const EVIDENCE_WORKERS: usize = 4;
@@ -66,6 +66,68 @@ pub(super) fn class_advice(d: &WorkerDiagnosis) -> Option<&'static str> {
         ),
         _ => None,
     }
+}
+
+/// The causes what py-spy (and PostgreSQL, with --pg) saw of a request excludes, with why: the
+/// sampled stack is direct evidence of where the request was, so the causes whose signature it
+/// lacks are out.
+pub(super) fn ruled_out(cause: Cause, d: &WorkerDiagnosis) -> Vec<RuledOut> {
+    let out = |causes: &[Cause], reason: &str| -> Vec<RuledOut> {
+        causes
+            .iter()
+            .map(|&c| RuledOut {
+                cause: c,
+                reason: reason.to_string(),
+            })
+            .collect()
+    };
+    let mut list = match cause {
+        Cause::MissingApiTimeout => out(
+            &[
+                Cause::SlowQuery,
+                Cause::LockWait,
+                Cause::Deadlock,
+                Cause::NPlusOne,
+            ],
+            "the sampled stack waits in an outbound client's read, with no database driver \
+             frame in it",
+        ),
+        Cause::LockWait if d.database_confirmed => out(
+            &[Cause::SlowQuery],
+            "PostgreSQL (pg_locks) shows the request's backend waiting for a lock, not running \
+             its statement",
+        ),
+        Cause::SlowQuery if d.database_confirmed => out(
+            &[Cause::LockWait, Cause::Deadlock],
+            "PostgreSQL (pg_stat_activity, pg_locks) shows the request's backend running its \
+             statement, not waiting for a lock",
+        ),
+        _ => Vec::new(),
+    };
+    if matches!(
+        cause,
+        Cause::MissingApiTimeout | Cause::LockWait | Cause::SlowQuery
+    ) {
+        list.extend(out(
+            &[Cause::CpuBound],
+            "the sampled stack sits in the same blocking call sample after sample: waiting, \
+             not computing",
+        ));
+    }
+    if cause.is_database() {
+        list.extend(out(
+            &[Cause::MissingApiTimeout],
+            "the sampled stack is in the database driver, not in an outbound client",
+        ));
+    }
+    if cause == Cause::CpuBound {
+        list.extend(out(
+            &[Cause::MissingApiTimeout, Cause::SlowQuery, Cause::LockWait],
+            "the sampled stack runs code without waiting in a socket read or the database \
+             driver",
+        ));
+    }
+    list
 }
 
 pub(super) fn thread_label(d: &WorkerDiagnosis) -> String {
@@ -230,6 +292,6 @@ pub(super) fn finding(cause: Cause, workers: &[&WorkerDiagnosis]) -> Finding {
         reason,
         evidence,
         advice,
-        ruled_out: Vec::new(),
+        ruled_out: ruled_out(cause, first),
     }
 }

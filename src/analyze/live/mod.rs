@@ -24,6 +24,7 @@ pub use diagnosis::{
 };
 pub use findings::findings;
 pub use reading::{
-    Activity, StackReading, class_from_stacks, pool_threads, read_stacks, read_threads, site,
+    Activity, StackReading, class_from_stacks, pool_threads, read_stacks, read_threads,
+    serving_samples, site,
 };
-pub use workers::{WorkerOutcome, diagnose_worker};
+pub use workers::{WorkerOutcome, diagnose_samples, diagnose_worker};

@@ -583,3 +583,29 @@ pub(super) fn hot_frames<'a>(stacks: impl Iterator<Item = &'a ThreadStack>) -> V
     })
     .collect()
 }
+
+/// How many of `samples` to read for the request a worker was serving when it was stopped: up
+/// to the last sample in which a thread is inside the request (application code or Django's
+/// handler), else up to the last in which one serves at all. The samples after it show the
+/// worker leaving: Gunicorn's abort handler ran `sys.exit`, the exception unwound the request,
+/// and Gunicorn answered 500 and lingered in `close_graceful` (22+) for the client to close,
+/// which would otherwise read as a worker stuck in Gunicorn's own code.
+pub fn serving_samples(samples: &[Sample]) -> usize {
+    // The launcher's frames before Gunicorn's first one (`bin/gunicorn`) are no request.
+    let in_request = |frames: &[Frame]| {
+        let from = frames.iter().position(is_gunicorn).unwrap_or(0);
+        is_serving(frames)
+            && frames[from..]
+                .iter()
+                .any(|f| stack::origin(&f.file) == Origin::App || is_request_entry(f))
+    };
+    samples
+        .iter()
+        .rposition(|s| s.threads.iter().any(|t| in_request(&t.frames)))
+        .or_else(|| {
+            samples
+                .iter()
+                .rposition(|s| s.threads.iter().any(|t| is_serving(&t.frames)))
+        })
+        .map_or(samples.len(), |last| last + 1)
+}

@@ -795,3 +795,58 @@ fn an_idle_gevent_hub_names_its_class_and_serves_nothing() {
     assert_eq!(o.worker.state.seconds_left, None);
     assert!(o.requests.is_empty());
 }
+
+/// A sync worker aborted in a CPU loop: its last dumps show Gunicorn answering 500 and lingering
+/// in `close_graceful` (22+) until the SIGKILL. `watch` reads the request up to its last dump in
+/// application code, so the abort's tail is not read as the cause.
+#[test]
+fn an_aborted_request_is_read_without_the_workers_way_out() {
+    let gunicorn = |function: &str, line: u32| {
+        frame(
+            &format!("{SP}/gunicorn/workers/sync.py"),
+            function,
+            line,
+            None,
+        )
+    };
+    let samples = samples_of(|i| {
+        let mut frames = vec![
+            frame("/venv/bin/gunicorn", "<module>", 8, None),
+            gunicorn("SyncWorker.run_for_one", 68),
+            gunicorn("SyncWorker.handle", 141),
+        ];
+        if i < 7 {
+            frames.push(gunicorn("SyncWorker.handle_request", 184));
+            frames.push(frame(
+                &format!("{SP}/django/core/handlers/base.py"),
+                "BaseHandler._get_response",
+                197,
+                None,
+            ));
+            frames.push(frame("/app/wtapp/views.py", "count_primes_until", 38, None));
+        } else {
+            frames.push(frame(
+                &format!("{SP}/gunicorn/util.py"),
+                "close_graceful",
+                312,
+                None,
+            ));
+        }
+        // Running in the loop; blocked in close_graceful's recv.
+        vec![thread(1, "MainThread", i < 7, frames)]
+    });
+    let kept = super::reading::serving_samples(&samples);
+    assert_eq!(kept, 7);
+    let mut killed = input(42, Some(11.0), BackendLookup::NotAsked);
+    killed.exited = true;
+    let (reading, outcome) =
+        super::workers::diagnose_samples(&samples[..kept], &killed, &context(10.0), 1.0);
+    assert_eq!(outcome.worker.cause, Some(Cause::CpuBound));
+    assert_eq!(
+        reading.call_site.map(|f| f.function),
+        Some("count_primes_until".to_string())
+    );
+    // Read whole, the tail outvotes the request.
+    let whole = read_stacks(&samples, 0.4);
+    assert_ne!(whole.cause, Some(Cause::CpuBound));
+}

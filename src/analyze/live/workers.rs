@@ -146,3 +146,26 @@ pub fn diagnose_worker(
     worker.state.threads_total = Some(total);
     WorkerOutcome { worker, requests }
 }
+
+/// One worker's samples, read and diagnosed in one step: the entry point for `watch`, which
+/// diagnoses each worker on its own when its episode ends. The worker class is the one its
+/// stacks show, else `input.class`; the pool size at least the threads seen. Returns the request
+/// thread's reading (for its frames) with the outcome.
+pub fn diagnose_samples(
+    samples: &[crate::live::sampler::Sample],
+    input: &WorkerInput,
+    ctx: &LiveContext,
+    stuck_min: f64,
+) -> (StackReading, WorkerOutcome) {
+    let primary = super::reading::read_stacks(samples, stuck_min);
+    let threads = super::reading::read_threads(samples, stuck_min);
+    let input = WorkerInput {
+        class: super::reading::class_from_stacks(samples).unwrap_or_else(|| input.class.clone()),
+        threads: input
+            .threads
+            .max(super::reading::pool_threads(samples) as u32),
+        ..input.clone()
+    };
+    let outcome = diagnose_worker(&primary, &threads, &input, ctx);
+    (primary, outcome)
+}

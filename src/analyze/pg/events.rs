@@ -100,12 +100,14 @@ pub fn report_event(e: &PgEvent<'_>, path: &Arc<str>, normalizer: &mut Normalize
         PgEventKind::Error {
             severity,
             sqlstate,
+            sqlstate_inferred,
             message,
             detail,
             statement,
         } => EventDetail::Error {
             severity: severity.to_string(),
             sqlstate: sqlstate.map(str::to_string),
+            sqlstate_inferred: *sqlstate_inferred,
             message: message.to_string(),
             detail: owned(*detail),
             statement: owned(*statement),

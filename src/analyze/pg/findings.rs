@@ -12,7 +12,7 @@ use super::{CancelRecord, DeadlockRecord, PgAnalysis, PgOutcome, UNKNOWN_STATEME
 use crate::parse::pg::CancelReason;
 use crate::report::{
     BurstSummary, Cause, Confidence, Evidence, Finding, PgInput, PgSummary, Severity, Source,
-    Warning,
+    SqlstateClassCount, Warning,
 };
 
 /// Evidence lines per finding.
@@ -360,6 +360,16 @@ pub fn build(mut a: PgAnalysis, inputs: Vec<PgInput>) -> PgOutcome {
             bursts: burst_list,
             bursts_omitted,
             errors_by_sqlstate: a.errors_by_sqlstate,
+            errors_by_sqlstate_class: a
+                .errors_by_class
+                .into_iter()
+                .map(|(class, (errors, inferred))| SqlstateClassCount {
+                    name: crate::parse::pg::sqlstate_class_name(&class).map(str::to_string),
+                    class,
+                    errors,
+                    inferred,
+                })
+                .collect(),
         },
     }
 }

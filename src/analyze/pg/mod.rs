@@ -108,6 +108,8 @@ pub struct PgAnalysis {
     cancels: Vec<CancelRecord>,
     temp_files: HashMap<u64, TempFileGroup>,
     errors_by_sqlstate: BTreeMap<String, u64>,
+    /// Per SQLSTATE class (`23`, or `unknown`): errors, and how many had their code inferred.
+    errors_by_class: BTreeMap<String, (u64, u64)>,
     /// Each backend's last statement shape (index into `statements`).
     last_shape: HashMap<u32, usize>,
     pending_plans: HashMap<u32, PendingPlan>,
@@ -149,6 +151,7 @@ impl PgAnalysis {
             cancels: Vec::new(),
             temp_files: HashMap::new(),
             errors_by_sqlstate: BTreeMap::new(),
+            errors_by_class: BTreeMap::new(),
             last_shape: HashMap::new(),
             pending_plans: HashMap::new(),
             pending_order: VecDeque::new(),
@@ -319,11 +322,19 @@ impl PgAnalysis {
                 g.last = e.time.or(g.last);
                 self.list(e, path, "temp_file");
             }
-            PgEventKind::Error { sqlstate, .. } => {
+            PgEventKind::Error {
+                sqlstate,
+                sqlstate_inferred,
+                ..
+            } => {
                 *self
                     .errors_by_sqlstate
                     .entry(sqlstate.unwrap_or("unknown").to_string())
                     .or_insert(0) += 1;
+                let class = sqlstate.and_then(|c| c.get(..2)).unwrap_or("unknown");
+                let counts = self.errors_by_class.entry(class.to_string()).or_default();
+                counts.0 += 1;
+                counts.1 += u64::from(*sqlstate_inferred);
                 self.list(e, path, "error");
             }
         }

@@ -10,6 +10,7 @@ use memchr::memmem;
 use super::event::{CancelReason, DeadlockParty, LockState, PgEvent, PgEventKind, StatementPhase};
 use super::record::{Record, first_line};
 use super::severity::Severity;
+use super::sqlstate;
 use crate::parse::number::parse_ms;
 use crate::parse::skips::Skips;
 
@@ -36,6 +37,8 @@ pub struct Classifier {
     paired: LoggedStatement,
     /// auto_explain's `Query Text`, unescaped.
     plan_query: String,
+    /// auto_explain's `Query Parameters` (PostgreSQL 16+, `log_parameter_max_length`).
+    plan_parameters: String,
 }
 
 impl Classifier {
@@ -97,13 +100,15 @@ impl Classifier {
     }
 
     fn error<'a>(&self, r: &'a Record, message: &'a str) -> PgEvent<'a> {
-        let sqlstate = r.sqlstate().or_else(|| known_sqlstate(message));
+        let logged = r.sqlstate();
+        let inferred = logged.is_none().then(|| sqlstate::infer(message)).flatten();
         event(
             r,
             r.pid,
             PgEventKind::Error {
                 severity: r.severity.name(),
-                sqlstate,
+                sqlstate: logged.or(inferred),
+                sqlstate_inferred: inferred.is_some(),
                 message: first_line(message),
                 detail: non_empty(&r.detail),
                 statement: non_empty(&r.statement),
@@ -180,13 +185,13 @@ impl Classifier {
             });
         }
         if let Some(plan) = rest.strip_prefix("plan:") {
-            let query = plan_query_text(plan, &mut self.plan_query);
+            let query = plan_query_text(plan, &mut self.plan_query, &mut self.plan_parameters);
             return Some(PgEventKind::Statement {
                 duration_ms,
                 phase: StatementPhase::Plan,
                 prepared: None,
                 query: query.then_some(self.plan_query.as_str()),
-                parameters,
+                parameters: parameters.or(non_empty(&self.plan_parameters)),
             });
         }
         if let Some(call) = rest.strip_prefix("fastpath function call: ") {
@@ -432,16 +437,23 @@ fn deadlock<'a>(r: &'a Record) -> PgEventKind<'a> {
     }
 }
 
-/// auto_explain's plan: `Query Text: ...` in text format (up to the first plan node), or the
-/// `"Query Text"` key in JSON format. Writes it to `out`; false when absent.
-fn plan_query_text(plan: &str, out: &mut String) -> bool {
+/// auto_explain's `Query Text` (into `out`) and `Query Parameters` (into `params`, PostgreSQL
+/// 16+ with `auto_explain.log_parameter_max_length`), text or JSON format. The text format's
+/// query runs over lines until the parameters or the first plan node; the parameters line is
+/// not part of the query (contrib/auto_explain/auto_explain.c: ExplainQueryText, then
+/// ExplainQueryParameters, then ExplainPrintPlan).
+fn plan_query_text(plan: &str, out: &mut String, params: &mut String) -> bool {
     out.clear();
+    params.clear();
     let plan = plan.trim_start();
     if plan.starts_with('{') {
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(plan)
             && let Some(q) = v.get("Query Text").and_then(|q| q.as_str())
         {
             out.push_str(q);
+            if let Some(p) = v.get("Query Parameters").and_then(|p| p.as_str()) {
+                params.push_str(p);
+            }
             return true;
         }
         return false;
@@ -452,6 +464,12 @@ fn plan_query_text(plan: &str, out: &mut String) -> bool {
     let text = &plan[at + "Query Text: ".len()..];
     for (i, line) in text.split('\n').enumerate() {
         let t = line.trim_start();
+        if i > 0
+            && let Some(p) = t.strip_prefix("Query Parameters: ")
+        {
+            params.push_str(p);
+            break;
+        }
         let plan_node = t.starts_with("->")
             || line.contains("  (cost=")
             || line.contains("  (actual time=")
@@ -468,61 +486,6 @@ fn plan_query_text(plan: &str, out: &mut String) -> bool {
         out.pop();
     }
     true
-}
-
-/// The SQLSTATE of common error wordings, for stderr logs without `%e`.
-fn known_sqlstate(message: &str) -> Option<&'static str> {
-    const KNOWN: &[(&str, &str, &str)] = &[
-        (
-            "duplicate key value violates unique constraint",
-            "",
-            "23505",
-        ),
-        ("syntax error at ", "", "42601"),
-        ("relation \"", "\" does not exist", "42P01"),
-        ("column \"", "\" does not exist", "42703"),
-        ("function ", " does not exist", "42883"),
-        ("null value in column ", "", "23502"),
-        ("value too long for type ", "", "22001"),
-        ("invalid input syntax for ", "", "22P02"),
-        ("division by zero", "", "22012"),
-        ("could not serialize access due to ", "", "40001"),
-        ("current transaction is aborted", "", "25P02"),
-        ("permission denied for ", "", "42501"),
-        ("password authentication failed for user ", "", "28P01"),
-        ("sorry, too many clients already", "", "53300"),
-        ("remaining connection slots are reserved", "", "53300"),
-        ("could not obtain lock on ", "", "55P03"),
-        ("canceling autovacuum task", "", "57014"),
-        (
-            "terminating connection due to idle-in-transaction timeout",
-            "",
-            "25P03",
-        ),
-        (
-            "terminating connection due to administrator command",
-            "",
-            "57P01",
-        ),
-        (
-            "terminating connection due to idle-session timeout",
-            "",
-            "57P05",
-        ),
-    ];
-    let first = first_line(message);
-    KNOWN
-        .iter()
-        .find(|(start, end, _)| {
-            first.starts_with(start)
-                && (end.is_empty() || first.ends_with(end))
-                && (!start.ends_with("\"") || first.len() > start.len() + end.len())
-        })
-        .map(|(_, _, code)| *code)
-        .or_else(|| {
-            let m = first;
-            (m.contains("violates foreign key constraint")).then_some("23503")
-        })
 }
 
 #[cfg(test)]
@@ -773,15 +736,27 @@ mod tests {
     #[test]
     fn auto_explain_query_text() {
         let mut out = String::new();
+        let mut params = String::new();
         assert!(plan_query_text(
             "\nQuery Text: SELECT a\n  FROM t\nSeq Scan on t  (cost=0.00..1.00 rows=1 width=4)",
-            &mut out
+            &mut out,
+            &mut params
         ));
         assert_eq!(out, "SELECT a\n  FROM t");
+        assert_eq!(params, "");
         assert!(plan_query_text(
             "\n{\"Query Text\": \"SELECT 1\", \"Plan\": {}}",
-            &mut out
+            &mut out,
+            &mut params
         ));
         assert_eq!(out, "SELECT 1");
+        // PostgreSQL 18's auto_explain (fixtures/pg/pg18-autoexplain-params.log)
+        assert!(plan_query_text(
+            "\n\tQuery Text: SELECT id, price FROM app_book WHERE title = $1\n\tQuery Parameters: $1 = 'it''s Book 8'\n\tSeq Scan on app_book  (cost=0.00..20.62 rows=4 width=36)\n\t  Filter: (title = 'it''s Book 8'::text)",
+            &mut out,
+            &mut params
+        ));
+        assert_eq!(out, "SELECT id, price FROM app_book WHERE title = $1");
+        assert_eq!(params, "$1 = 'it''s Book 8'");
     }
 }

@@ -77,6 +77,9 @@ pub enum PgEventKind<'a> {
         /// From the log (csvlog, jsonlog, `%e`, verbose), else from the message's wording when it
         /// is one of the common ones.
         sqlstate: Option<&'a str>,
+        /// True when the log did not say and `sqlstate` was read from the message's wording
+        /// (PostgreSQL's sources map it to that code).
+        sqlstate_inferred: bool,
         message: &'a str,
         detail: Option<&'a str>,
         statement: Option<&'a str>,

@@ -6,24 +6,33 @@
 //! `log_line_prefix`; `stderr`, `csvlog`, `jsonlog` and `syslog` assemble messages; `classify`
 //! turns a message into an event by the server's wordings.
 
+mod azure;
 mod classify;
+mod cloud_logging;
+mod cnpg;
 mod csvlog;
 mod event;
+mod json_objects;
 mod jsonlog;
 pub mod prefix;
 mod record;
 mod severity;
+mod sqlstate;
 mod stderr;
 mod syslog;
 
+use azure::AzureReader;
 use classify::Classifier;
+use cnpg::{CnpgObject, CnpgReader};
 use csvlog::{CsvAssembler, CsvLine};
+use json_objects::{JsonLine, JsonObjects};
 use jsonlog::JsonAssembler;
 use record::Record;
 use stderr::{Envelope, LineUse, StderrAssembler};
 
 pub use event::{CancelReason, DeadlockParty, LockState, PgEvent, PgEventKind, StatementPhase};
 pub use prefix::{Prefix, PrefixError};
+pub use sqlstate::class_name as sqlstate_class_name;
 
 use std::sync::Arc;
 
@@ -40,6 +49,16 @@ pub enum PgLogFormat {
     Csvlog,
     Jsonlog,
     Syslog,
+    /// RFC 5424 syslog (`<134>1 2026-... host postgres 1234 - - ...`).
+    SyslogRfc5424,
+    /// Heroku Postgres through logplex (`heroku logs` or a drain).
+    Heroku,
+    /// Google Cloud Logging entries (Cloud SQL, AlloyDB): the line in `textPayload`.
+    CloudLogging,
+    /// CloudNativePG's JSON stdout (`"logger":"postgres"`, the csvlog record in `record`).
+    CloudNativePg,
+    /// Azure Database for PostgreSQL's diagnostic export (`"category":"PostgreSQLLogs"`).
+    Azure,
 }
 
 impl PgLogFormat {
@@ -50,6 +69,11 @@ impl PgLogFormat {
             PgLogFormat::Csvlog => "csvlog",
             PgLogFormat::Jsonlog => "jsonlog",
             PgLogFormat::Syslog => "syslog",
+            PgLogFormat::SyslogRfc5424 => "syslog_rfc5424",
+            PgLogFormat::Heroku => "heroku",
+            PgLogFormat::CloudLogging => "cloud_logging",
+            PgLogFormat::CloudNativePg => "cloudnativepg",
+            PgLogFormat::Azure => "azure",
         }
     }
 }
@@ -62,6 +86,18 @@ pub const SKIP_UNTERMINATED_CSV: &str = "csvlog record with an unterminated quot
 pub const SKIP_NOT_JSON: &str = "not a jsonlog record";
 pub const SKIP_NOT_SYSLOG: &str = "not a syslog line";
 pub const SKIP_UNKNOWN: &str = "not a PostgreSQL log line";
+pub const SKIP_OTHER_PROGRAM: &str = "syslog line of another program than PostgreSQL";
+pub const SKIP_OTHER_SOURCE: &str =
+    "Heroku log line of another source than Heroku Postgres (router, dyno, metrics)";
+pub const SKIP_CNPG_STARTUP: &str =
+    "CloudNativePG: a server line from before the logging collector started (not a record)";
+pub const SKIP_NOT_ENTRY: &str = "not a JSON log entry of this export";
+pub const SKIP_NO_TEXT_PAYLOAD: &str = "Cloud Logging entry without a textPayload";
+pub const SKIP_OTHER_LOGGER: &str = "CloudNativePG instance manager record (not a server message)";
+pub const SKIP_JSON_TOO_LONG: &str = "JSON object longer than 4 MiB";
+
+const HEROKU_WITHOUT_POSTGRES: &str = "a Heroku log without a Heroku Postgres line \
+     (app[postgres.N]); `heroku logs --ps postgres` shows the database's";
 
 /// Lines looked at before the format is decided.
 const SNIFF_LINES: usize = 400;
@@ -70,9 +106,13 @@ const SNIFF_BYTES: usize = 4 << 20;
 enum State {
     Sniffing,
     Stderr(StderrAssembler),
-    Syslog(StderrAssembler),
+    /// The assembler, the header kind, and the ident PostgreSQL logs under (`postgres`).
+    Syslog(StderrAssembler, syslog::Header, Vec<u8>),
     Csv(CsvAssembler),
     Json(JsonAssembler),
+    CloudLogging(JsonObjects, StderrAssembler),
+    Cnpg(JsonObjects, CnpgReader),
+    Azure(JsonObjects, AzureReader),
     Unknown,
 }
 
@@ -188,10 +228,14 @@ impl PgLogReader {
                     a.times.zones.into_used(),
                 )
             }
-            State::Syslog(mut a) => {
+            State::Syslog(mut a, header, _) => {
                 a.finish(&mut emit);
                 (
-                    Some(PgLogFormat::Syslog),
+                    Some(match header {
+                        syslog::Header::Traditional => PgLogFormat::Syslog,
+                        syslog::Header::Rfc5424 => PgLogFormat::SyslogRfc5424,
+                        syslog::Header::Heroku => PgLogFormat::Heroku,
+                    }),
                     Some(a.prefix().source().to_string()),
                     true,
                     a.lossy_lines,
@@ -217,6 +261,44 @@ impl PgLogReader {
                 0,
                 a.times.zones.into_used(),
             ),
+            State::CloudLogging(objects, mut a) => {
+                if objects.open() {
+                    skips.record(SKIP_NOT_ENTRY, 0);
+                }
+                a.finish(&mut emit);
+                let p = a.prefix();
+                (
+                    Some(PgLogFormat::CloudLogging),
+                    Some(p.source().to_string()),
+                    p.has_pid(),
+                    a.lossy_lines,
+                    a.times.zones.into_used(),
+                )
+            }
+            State::Cnpg(objects, a) => {
+                if objects.open() {
+                    skips.record(SKIP_NOT_ENTRY, 0);
+                }
+                (
+                    Some(PgLogFormat::CloudNativePg),
+                    None,
+                    true,
+                    0,
+                    a.times.zones.into_used(),
+                )
+            }
+            State::Azure(objects, a) => {
+                if objects.open() {
+                    skips.record(SKIP_NOT_ENTRY, 0);
+                }
+                (
+                    Some(PgLogFormat::Azure),
+                    None,
+                    true,
+                    0,
+                    a.times.zones.into_used(),
+                )
+            }
             State::Unknown | State::Sniffing => (None, None, false, 0, Vec::new()),
         };
         skips.merge(std::mem::take(&mut classifier.skips));
@@ -250,7 +332,22 @@ impl PgLogReader {
     fn choose(&mut self, sniffed: &[(u64, Vec<u8>)]) -> State {
         // for the error message, should no line turn out to be a server message
         self.looks_like = looks_like(sniffed.iter().map(|(_, b)| b.as_slice()));
-        self.choose_format(sniffed)
+        let state = self.choose_format(sniffed);
+        // an export told by its envelope says best what it held
+        let export = match &state {
+            State::CloudLogging(..) => Some(
+                "Google Cloud Logging entries whose textPayload holds no whole server message \
+                 (only DETAIL/STATEMENT parts, or another service's lines)",
+            ),
+            State::Cnpg(..) => Some("CloudNativePG JSON without a record of logger \"postgres\""),
+            State::Azure(..) => Some("Azure diagnostic JSON without a PostgreSQLLogs message"),
+            State::Syslog(_, syslog::Header::Heroku, _) => Some(HEROKU_WITHOUT_POSTGRES),
+            _ => None,
+        };
+        if export.is_some() {
+            self.looks_like = export;
+        }
+        state
     }
 
     fn choose_format(&mut self, sniffed: &[(u64, Vec<u8>)]) -> State {
@@ -263,14 +360,27 @@ impl PgLogReader {
         let Some(first) = lines().next() else {
             return State::Unknown;
         };
-        if first.trim_ascii_start().starts_with(b"{") {
-            let mut a = JsonAssembler::default();
-            a.times = TimeCache::new(self.zones.clone());
-            return State::Json(a);
+        if looks_like_json(first) {
+            return self.choose_json(sniffed);
         }
-        if syslog::split(first).is_some() {
+        if let Some(first_syslog) = syslog::split(first) {
+            // the ident most lines come under is PostgreSQL's (`syslog_ident`); the others are
+            // other programs' (systemd's start and stop lines in the same file)
+            let mut idents: Vec<(&[u8], usize)> = Vec::new();
+            for s in lines().filter_map(syslog::split) {
+                if let Some((_, n)) = idents.iter_mut().find(|(i, _)| *i == s.ident) {
+                    *n += 1;
+                } else if idents.len() < 16 {
+                    idents.push((s.ident, 1));
+                }
+            }
+            let ident = idents
+                .iter()
+                .max_by_key(|(_, n)| *n)
+                .map_or(Vec::new(), |(i, _)| i.to_vec());
             let texts: Vec<Vec<u8>> = lines()
                 .filter_map(syslog::split)
+                .filter(|s| !s.other_source && s.ident == ident.as_slice())
                 .filter(|s| s.chunk.is_none_or(|(_, m)| m == 1))
                 .map(|s| {
                     let mut buf = Vec::new();
@@ -284,12 +394,22 @@ impl PgLogReader {
                 )),
             };
             return match prefix {
-                Some(p) => State::Syslog(self.stderr_assembler(p)),
-                None => State::Unknown,
+                Some(p) => State::Syslog(self.stderr_assembler(p), first_syslog.header, ident),
+                None => {
+                    if texts.is_empty() && first_syslog.header == syslog::Header::Heroku {
+                        self.looks_like = Some(HEROKU_WITHOUT_POSTGRES);
+                    }
+                    State::Unknown
+                }
             };
         }
-        if let Some(n) = prefix::timestamp_len(first)
-            && first.get(n) == Some(&b',')
+        // csvlog; its first field quoted by tools that rewrite it (pgBadger's
+        // csv_statement_without_duration.log)
+        let unquoted = first.strip_prefix(b"\"").unwrap_or(first);
+        let quoted = unquoted.len() < first.len();
+        if let Some(n) = prefix::timestamp_len(unquoted)
+            && unquoted.get(n..n + 1 + usize::from(quoted))
+                == Some(if quoted { &b"\","[..] } else { &b","[..] })
         {
             let mut a = CsvAssembler::default();
             a.times = TimeCache::new(self.zones.clone());
@@ -303,6 +423,57 @@ impl PgLogReader {
             Some(p) => State::Stderr(self.stderr_assembler(p)),
             None => State::Unknown,
         }
+    }
+
+    /// JSON: PostgreSQL's own jsonlog, or an export that wraps its lines, told by the keys
+    /// of the first objects (one search over the sniffed lines, not a test per line).
+    fn choose_json(&mut self, sniffed: &[(u64, Vec<u8>)]) -> State {
+        let has = |needle: &[u8]| {
+            let finder = memchr::memmem::Finder::new(needle);
+            sniffed.iter().any(|(_, b)| finder.find(b).is_some())
+        };
+        if has(b"\"textPayload\"") {
+            let mut objects = JsonObjects::default();
+            let mut texts: Vec<Vec<u8>> = Vec::new();
+            for (number, bytes) in sniffed {
+                if let JsonLine::Object(_) = objects.push(*number, bytes)
+                    && let Some(p) = cloud_logging::payload(objects.object())
+                {
+                    texts.extend(p.text.split('\n').map(|l| l.as_bytes().to_vec()));
+                }
+            }
+            let prefix = match self.forced_prefix.clone() {
+                Some(p) => Some(p),
+                None => self.detected(prefix::detect_or_candidates(
+                    texts
+                        .iter()
+                        .map(Vec::as_slice)
+                        .filter(|l| !l.starts_with(b"\t")),
+                )),
+            };
+            return match prefix {
+                Some(p) => State::CloudLogging(JsonObjects::default(), self.stderr_assembler(p)),
+                None => State::Unknown,
+            };
+        }
+        // every line of CloudNativePG's instance manager names its pod (`logging_podName`
+        // before 1.20)
+        if has(b"\"logger\":\"postgres\"")
+            || has(b"\"logger\": \"postgres\"")
+            || has(b"\"logging_pod")
+        {
+            let mut a = CnpgReader::default();
+            a.times = TimeCache::new(self.zones.clone());
+            return State::Cnpg(JsonObjects::default(), a);
+        }
+        if has(b"\"PostgreSQLLogs\"") {
+            let mut a = AzureReader::default();
+            a.times = TimeCache::new(self.zones.clone());
+            return State::Azure(JsonObjects::default(), a);
+        }
+        let mut a = JsonAssembler::default();
+        a.times = TimeCache::new(self.zones.clone());
+        State::Json(a)
     }
 
     /// The detected prefix, or None with the candidates kept for the report.
@@ -348,7 +519,7 @@ impl PgLogReader {
                     LineUse::NoPrefix => skips.record(SKIP_NO_PREFIX, number),
                 }
             }
-            State::Syslog(a) => {
+            State::Syslog(a, _, ident) => {
                 if bytes.is_empty() {
                     return;
                 }
@@ -356,9 +527,17 @@ impl PgLogReader {
                     skips.record(SKIP_NOT_SYSLOG, number);
                     return;
                 };
+                if s.other_source {
+                    skips.record(SKIP_OTHER_SOURCE, number);
+                    return;
+                }
+                if s.ident != ident.as_slice() && s.header != syslog::Header::Heroku {
+                    skips.record(SKIP_OTHER_PROGRAM, number);
+                    return;
+                }
                 let text = syslog::unescape_tabs(s.text, scratch);
                 let envelope = Envelope {
-                    pid: Some(s.pid),
+                    pid: s.pid,
                     time: s.time,
                 };
                 let continued_chunk = s.chunk.is_some_and(|(_, m)| m > 1)
@@ -385,6 +564,43 @@ impl PgLogReader {
                     skips.record(SKIP_NOT_JSON, number);
                 }
             }
+            State::CloudLogging(objects, a) => match objects.push(number, bytes) {
+                JsonLine::Object(first) => {
+                    let Some(p) = cloud_logging::payload(objects.object()) else {
+                        skips.record(SKIP_NO_TEXT_PAYLOAD, first);
+                        return;
+                    };
+                    let envelope = Envelope {
+                        pid: None,
+                        time: p.time,
+                    };
+                    for line in p.text.split('\n') {
+                        match a.push(first, line.as_bytes(), envelope, &mut emit) {
+                            LineUse::Used => {}
+                            LineUse::Orphan => skips.record(SKIP_ORPHAN, first),
+                            LineUse::NoPrefix => skips.record(SKIP_NO_PREFIX, first),
+                        }
+                    }
+                }
+                other => json_line_skip(other, number, skips),
+            },
+            State::Cnpg(objects, a) => match objects.push(number, bytes) {
+                JsonLine::Object(first) => match a.push(first, objects.object(), &mut emit) {
+                    CnpgObject::Record => {}
+                    CnpgObject::OtherLogger => skips.record(SKIP_OTHER_LOGGER, first),
+                    CnpgObject::StartupStderr => skips.record(SKIP_CNPG_STARTUP, first),
+                    CnpgObject::Malformed => skips.record(SKIP_NOT_ENTRY, first),
+                },
+                other => json_line_skip(other, number, skips),
+            },
+            State::Azure(objects, a) => match objects.push(number, bytes) {
+                JsonLine::Object(first) => {
+                    if !a.push(first, objects.object(), &mut emit) {
+                        skips.record(SKIP_NOT_ENTRY, first);
+                    }
+                }
+                other => json_line_skip(other, number, skips),
+            },
             State::Unknown => {
                 if !bytes.is_empty() {
                     skips.record(SKIP_UNKNOWN, number)
@@ -392,6 +608,27 @@ impl PgLogReader {
             }
             State::Sniffing => unreachable!("lines are buffered while sniffing"),
         }
+    }
+}
+
+/// A JSON object (after `kubectl logs --timestamps`' time, if any), or the opening of an array
+/// of objects (`[` alone, or `[{`); not a line that starts with a bracketed prefix field
+/// (`[8794] ...`).
+fn looks_like_json(line: &[u8]) -> bool {
+    let line = json_objects::strip_timestamp(line.trim_ascii());
+    match line.first() {
+        Some(b'{') => true,
+        Some(b'[') => matches!(line[1..].trim_ascii_start().first(), None | Some(b'{')),
+        _ => false,
+    }
+}
+
+/// Counts a line of a JSON export that did not close an object.
+fn json_line_skip(line: JsonLine, number: u64, skips: &mut Skips) {
+    match line {
+        JsonLine::NotJson => skips.record(SKIP_NOT_ENTRY, number),
+        JsonLine::TooLong => skips.record(SKIP_JSON_TOO_LONG, number),
+        JsonLine::Pending | JsonLine::Blank | JsonLine::Object(_) => {}
     }
 }
 

@@ -183,6 +183,10 @@ pub const COMMON_PREFIXES: &[&str] = &[
     "%m [%p]: [%l-1] db=%d,user=%u ",
     "%t [%p-%l] %q%u@%d ",
     "%m [%p] %q[user=%u,db=%d,app=%a] ",
+    // Heroku Postgres, after logplex's `[DATABASE] [N-M] ` (pgBadger's t/fixtures/logplex.gz;
+    // pganalyze collector's input/system/heroku/http_syslog_parser_test.go)
+    "sql_error_code = %e ",
+    "sql_error_code = %e time_ms = \"%m\" pid=\"%p\" proc_start_time=\"%s\" session_id=\"%c\" vtid=\"%v\" tid=\"%x\" log_line=\"%l\" database=\"%d\" connection_source=\"%r\" user=\"%u\" application_name=\"%a\" ",
     "%t-%c-",
     "%m-%c-",
     "< %m >",
