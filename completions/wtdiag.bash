@@ -263,7 +263,7 @@ _wtdiag() {
             return 0
             ;;
         wtdiag__subcmd__logs)
-            opts="-o -h --app-log --pg-log --pg-tz --timeout --since --until --format --output --color --ascii --fail-on --no-progress --help"
+            opts="-j -o -h --app-log --pg-log --pg-tz --timeout --jobs --since --until --format --output --color --ascii --fail-on --no-progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -282,6 +282,14 @@ _wtdiag() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -j)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -35,6 +35,8 @@ set edit:completion:arg-completer[wtdiag] = {|@words|
             cand --pg-log 'PostgreSQL server log, to tell lock waits, deadlocks and slow statements apart at the time of each timeout'
             cand --pg-tz 'Read a time-zone abbreviation of the PostgreSQL log at this UTC offset: IST=+05:30 (repeatable), or a bare +05:30 for every abbreviation. Without it an abbreviation is read as PostgreSQL''s default set reads it (IST is Israel''s +02:00), with a warning when it has other meanings'
             cand --timeout 'Gunicorn''s --timeout in seconds (default: Gunicorn''s 30), to read request times from access and slow-request logs against: endpoints close to it, requests past it'
+            cand -j 'Threads reading Gunicorn logs and multi-origin streams (default: one per core); the report is the same for any number'
+            cand --jobs 'Threads reading Gunicorn logs and multi-origin streams (default: one per core); the report is the same for any number'
             cand --since 'Only events at or after this time (RFC 3339, or ''YYYY-MM-DD HH:MM:SS[ +HHMM]''; UTC when no offset)'
             cand --until 'Only events at or before this time (same forms as --since)'
             cand --format 'Output format: table (with a timeline), json, markdown (GitHub), html (one self-contained page with charts; use with -o)'

@@ -115,6 +115,10 @@ pub struct LogsArgs {
     /// access and slow-request logs against: endpoints close to it, requests past it
     #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
     pub timeout: Option<f64>,
+    /// Threads reading Gunicorn logs and multi-origin streams (default: one per core); the
+    /// report is the same for any number
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
     #[command(flatten)]
     pub window: WindowArgs,
     #[command(flatten)]

@@ -443,6 +443,7 @@ mod tests {
 
     fn finding(evidence_line: Option<u64>, first: &str, last: &str) -> Finding {
         Finding {
+            origins: Vec::new(),
             rank: 1,
             cause: Cause::LockWait,
             severity: crate::report::Severity::High,

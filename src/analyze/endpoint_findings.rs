@@ -219,6 +219,7 @@ pub fn findings(inp: &Inputs<'_>) -> (Vec<Finding>, Vec<Warning>) {
             ""
         };
         out.push(Finding {
+            origins: Vec::new(),
             rank: 0,
             cause: Cause::SlowEndpoint,
             severity: Severity::Medium,
@@ -303,6 +304,7 @@ fn hung_requests(inp: &Inputs<'_>, long: &[&EndpointSummary]) -> Option<Finding>
     let first_seen = times.clone().min();
     let last_seen = times.max();
     Some(Finding {
+        origins: Vec::new(),
         rank: 0,
         cause: Cause::HungRequest,
         severity: Severity::High,

@@ -10,7 +10,9 @@ use std::sync::{Arc, LazyLock};
 use chrono::{DateTime, Duration, FixedOffset};
 
 use crate::analyze::worker_findings::Groups;
-use crate::report::{Attribution, Cause, Confidence, Event, EventDetail, Evidence, RuledOut};
+use crate::report::{
+    Attribution, Cause, Confidence, Event, EventDetail, Evidence, Origin, OriginKind, RuledOut,
+};
 
 /// How long after a WORKER TIMEOUT a kill or an abort traceback of the same pid still belongs
 /// to it. The master re-checks about once a second; a busy host can take longer.
@@ -88,6 +90,10 @@ impl Mark {
 #[derive(Debug, Clone)]
 pub struct Incident {
     pub pid: u32,
+    /// Where the worker ran: pids are only a worker's name within one origin.
+    pub origin: Origin,
+    /// The origin's key among the run's origins (rotated files of one log share one).
+    origin_id: u32,
     pub time: DateTime<FixedOffset>,
     pub timeout: Option<Mark>,
     pub abort: Option<Mark>,
@@ -116,9 +122,11 @@ pub struct Incident {
 }
 
 impl Incident {
-    fn new(pid: u32, time: DateTime<FixedOffset>) -> Incident {
+    fn new(pid: u32, origin: (&Origin, u32), time: DateTime<FixedOffset>) -> Incident {
         Incident {
             pid,
+            origin: origin.0.clone(),
+            origin_id: origin.1,
             time,
             timeout: None,
             abort: None,
@@ -174,20 +182,26 @@ pub struct IncidentBuilder {
     /// Incidents past the cap, attributed and counted.
     folded: Groups,
     latest: Option<DateTime<FixedOffset>>,
-    /// pid → its latest incident that may still take an abort or a kill.
-    open: HashMap<u32, usize>,
+    /// (origin, pid) → its latest incident that may still take an abort or a kill.
+    open: HashMap<(u32, u32), usize>,
+    /// Origin keys seen, by id; and the last event's origin name with its id (events of one
+    /// origin come in runs and share one `Arc`).
+    origin_ids: HashMap<OriginKind, HashMap<Box<str>, u32>>,
+    origin_count: u32,
+    last_origin: Option<(Arc<str>, u32)>,
     folded_count: u64,
     texts_kept: usize,
     /// Abort verdicts seen so far: aborts of the same view share one value.
     verdicts: HashMap<Arc<Attribution>, ()>,
     /// Per input: its first event, and whether the master's start is in it.
-    inputs: HashMap<Arc<str>, InputStart>,
+    /// Per input and origin within it (a stream's pods start apart): see [`InputStart`].
+    inputs: HashMap<(Arc<str>, u32), InputStart>,
     /// The input of the last event, out of `inputs` while it is read.
-    input: Option<(Arc<str>, InputStart)>,
+    input: Option<((Arc<str>, u32), InputStart)>,
     /// The time of the last timed event and its input, for events without a time.
     last_time: Option<(Arc<str>, DateTime<FixedOffset>)>,
-    /// pid → when it logged `Booting worker`.
-    booted: HashMap<u32, DateTime<FixedOffset>>,
+    /// (origin, pid) → when it logged `Booting worker`.
+    booted: HashMap<(u32, u32), DateTime<FixedOffset>>,
     /// Set when a traceback or an input of the run shows a database: only then may advice name
     /// the database driver.
     pub database_seen: bool,
@@ -206,10 +220,35 @@ struct InputStart {
 }
 
 impl IncidentBuilder {
+    /// The id of an origin's key, interned once per run of events from one origin.
+    fn origin_id(&mut self, origin: &Origin) -> u32 {
+        if let Some((name, id)) = &self.last_origin
+            && Arc::ptr_eq(name, &origin.name)
+        {
+            return *id;
+        }
+        let (kind, key) = origin.key();
+        let ids = self.origin_ids.entry(kind).or_default();
+        let id = match ids.get(key) {
+            Some(&id) => id,
+            None => {
+                let id = self.origin_count;
+                self.origin_count += 1;
+                ids.insert(key.into(), id);
+                id
+            }
+        };
+        self.last_origin = Some((origin.name.clone(), id));
+        id
+    }
+
     pub fn push(&mut self, e: &Event) {
-        let Some(pid) = e.pid else {
+        let Some(worker) = e.pid else {
             return;
         };
+        let oid = self.origin_id(&e.origin);
+        let origin = (&e.origin, oid);
+        let pid = (oid, worker);
         let path = &e.source.path;
         let timed = e.time.is_some();
         let time = match e.time {
@@ -230,16 +269,19 @@ impl IncidentBuilder {
             },
         };
         // Inputs come one after the other: the map is touched only when the input changes.
-        if !matches!(&self.input, Some((p, _)) if Arc::ptr_eq(p, path)) {
-            if let Some((p, start)) = self.input.take() {
-                self.inputs.insert(p, start);
+        if !matches!(&self.input, Some(((p, o), _)) if Arc::ptr_eq(p, path) && *o == oid) {
+            if let Some((key, start)) = self.input.take() {
+                self.inputs.insert(key, start);
             }
-            let start = self.inputs.remove(path).unwrap_or(InputStart {
-                time,
-                line: e.source.line,
-                started: false,
-            });
-            self.input = Some((path.clone(), start));
+            let start = self
+                .inputs
+                .remove(&(path.clone(), oid))
+                .unwrap_or(InputStart {
+                    time,
+                    line: e.source.line,
+                    started: false,
+                });
+            self.input = Some(((path.clone(), oid), start));
         }
         let Some((_, start)) = &self.input else {
             return;
@@ -279,7 +321,7 @@ impl IncidentBuilder {
                     inc.time = time;
                     return;
                 }
-                let mut inc = Incident::new(pid, time);
+                let mut inc = Incident::new(worker, origin, time);
                 inc.timeout = Some(self.mark(e, time));
                 inc.timed = timed;
                 // A worker times out once: its boot time is not needed after this.
@@ -302,7 +344,7 @@ impl IncidentBuilder {
                         .is_some_and(|x| x.starts_with("SystemExit")) =>
                     {
                         // An abort whose WORKER TIMEOUT is not in the inputs.
-                        let j = self.add(Incident::new(pid, time));
+                        let j = self.add(Incident::new(worker, origin, time));
                         self.open.insert(pid, j);
                         j
                     }
@@ -329,7 +371,7 @@ impl IncidentBuilder {
                         self.open.remove(&pid);
                     }
                     _ if is_fatal(&signal) => {
-                        let mut inc = Incident::new(pid, time);
+                        let mut inc = Incident::new(worker, origin, time);
                         inc.kill = Some((mark, signal));
                         inc.timed = timed;
                         inc.cut_off = near_start;
@@ -433,8 +475,9 @@ impl IncidentBuilder {
         let Some(mut inc) = self.spill.pop_front() else {
             return;
         };
-        if self.open.get(&inc.pid) == Some(&self.spill_base) {
-            self.open.remove(&inc.pid);
+        let key = (inc.origin_id, inc.pid);
+        if self.open.get(&key) == Some(&self.spill_base) {
+            self.open.remove(&key);
         }
         self.spill_base += 1;
         self.folded_count += 1;
@@ -849,13 +892,16 @@ fn host_stalls(incidents: &mut [Incident]) {
     let mut timed: Vec<usize> = (0..incidents.len())
         .filter(|&i| incidents[i].timed && incidents[i].timeout.is_some())
         .collect();
-    timed.sort_by_key(|&i| incidents[i].time);
+    // One pass is one master's: workers of other hosts or pods timing out in the same second
+    // are not a pass.
+    timed.sort_by_key(|&i| (incidents[i].origin_id, incidents[i].time));
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for i in timed {
         match groups.last_mut() {
             Some(g)
-                if incidents[i].time - incidents[g[0]].time
-                    <= Duration::seconds(SAME_PASS_SECS) =>
+                if incidents[i].origin_id == incidents[g[0]].origin_id
+                    && incidents[i].time - incidents[g[0]].time
+                        <= Duration::seconds(SAME_PASS_SECS) =>
             {
                 g.push(i)
             }

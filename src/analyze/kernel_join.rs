@@ -10,7 +10,7 @@ use chrono::Duration;
 
 use crate::analyze::incident::{Basis, Incident};
 use crate::parse::kernel::OomKill;
-use crate::report::{Attribution, Cause, Confidence, Evidence};
+use crate::report::{Attribution, Cause, Confidence, Evidence, Origin};
 
 /// OOM kills kept from the kernel logs (a machine that kills thousands has one story).
 pub const MAX_OOM_KILLS: usize = 10_000;
@@ -23,6 +23,9 @@ pub struct KernelKill {
     pub kill: OomKill,
     pub path: String,
     pub line: u64,
+    /// The host of a multi-origin stream (journald's `_HOSTNAME`), or the file: a host's OOM
+    /// kill never explains another host's worker.
+    pub origin: Origin,
 }
 
 impl KernelKill {
@@ -41,6 +44,7 @@ pub fn join<'a>(incidents: &mut [Incident], kills: &'a [KernelKill]) -> Vec<&'a 
     for k in kills {
         let found = incidents.iter_mut().rev().find(|inc| {
             inc.pid == k.kill.pid
+                && inc.origin.may_join(&k.origin)
                 && inc.kill.as_ref().is_some_and(|(m, signal)| {
                     &**signal == "SIGKILL"
                         && k.kill.time.is_none_or(|t| {

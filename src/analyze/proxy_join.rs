@@ -9,7 +9,7 @@ use chrono::Duration;
 
 use crate::analyze::incident::Incident;
 use crate::parse::nginx::{NginxUpstream, UpstreamEnd};
-use crate::report::Evidence;
+use crate::report::{Evidence, Origin};
 
 /// Upstream lines kept from proxy logs.
 pub const MAX_PROXY_LINES: usize = 10_000;
@@ -20,6 +20,9 @@ pub struct ProxyLine {
     pub path: String,
     pub line: u64,
     pub text: String,
+    /// The host of a multi-origin stream, or the file: a proxy names only the requests of
+    /// workers of its own origin when both carry a label.
+    pub origin: Origin,
 }
 
 impl ProxyLine {
@@ -47,7 +50,9 @@ pub fn join<'a>(incidents: &mut [Incident], lines: &'a [ProxyLine]) -> Vec<&'a P
                 let near: Vec<usize> = (0..incidents.len())
                     .filter(|&i| {
                         let d = died(&incidents[i]);
-                        d >= t - Duration::seconds(2) && d <= t + Duration::seconds(1)
+                        incidents[i].origin.may_join(&l.origin)
+                            && d >= t - Duration::seconds(2)
+                            && d <= t + Duration::seconds(1)
                     })
                     .collect();
                 // A worker that logged its abort (22+) and exited without a kill answered its

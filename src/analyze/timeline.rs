@@ -53,6 +53,42 @@ pub struct TimelineResult {
     pub database_seen: bool,
 }
 
+/// Reads an abort traceback into its event's verdict and drops its text; says whether the stack
+/// shows a database (`None` when the event has no traceback that reads). Pure, so it may run on
+/// the thread that parsed the event.
+pub fn read_abort(event: &mut Event) -> Option<bool> {
+    let EventDetail::RequestAbort {
+        exception,
+        attribution,
+        traceback: text,
+    } = &mut event.detail
+    else {
+        return None;
+    };
+    let mut database = None;
+    if let Some(tb) = traceback::parse(text) {
+        *exception = tb.exception.map(str::to_string);
+        database = Some(stack::mentions_database(&tb.frames));
+        // Only a stack that reaches the abort handler shows where the worker was when the
+        // master's SIGABRT landed; one cut short by the paste (or a plain exception's) is not
+        // the stuck stack.
+        if stack::through_abort_handler(&tb.frames) {
+            let verdict = stack::classify(&tb.frames);
+            *attribution = Arc::new(Attribution {
+                cause: verdict.cause,
+                reason: verdict.reason,
+                request: attribution.request.clone(),
+                stuck_frame: verdict.stuck_frame,
+                call_site: verdict.call_site,
+                view: verdict.view,
+                outbound: verdict.outbound,
+            });
+        }
+    }
+    *text = String::new();
+    database
+}
+
 impl Timeline {
     pub fn new(window: Window) -> Timeline {
         Timeline {
@@ -62,38 +98,19 @@ impl Timeline {
     }
 
     pub fn push(&mut self, mut event: Event) {
+        let database = read_abort(&mut event);
+        self.push_read(event, database);
+    }
+
+    /// Takes an event whose abort traceback [`read_abort`] has read already (on another
+    /// thread), with what it said of the database.
+    pub fn push_read(&mut self, mut event: Event, database: Option<bool>) {
         if !self.window.contains(event.time) {
             return;
         }
         *self.counts.entry(event.detail.kind()).or_insert(0) += 1;
-        if let EventDetail::RequestAbort {
-            exception,
-            attribution,
-            traceback: text,
-        } = &mut event.detail
-        {
-            if let Some(tb) = traceback::parse(text) {
-                *exception = tb.exception.map(str::to_string);
-                if !self.incidents.database_seen {
-                    self.incidents.database_seen = stack::mentions_database(&tb.frames);
-                }
-                // Only a stack that reaches the abort handler shows where the worker was when
-                // the master's SIGABRT landed; one cut short by the paste (or a plain
-                // exception's) is not the stuck stack.
-                if stack::through_abort_handler(&tb.frames) {
-                    let verdict = stack::classify(&tb.frames);
-                    *attribution = Arc::new(Attribution {
-                        cause: verdict.cause,
-                        reason: verdict.reason,
-                        request: attribution.request.clone(),
-                        stuck_frame: verdict.stuck_frame,
-                        call_site: verdict.call_site,
-                        view: verdict.view,
-                        outbound: verdict.outbound,
-                    });
-                }
-            }
-            *text = String::new();
+        if database == Some(true) {
+            self.incidents.database_seen = true;
         }
         self.incidents.push(&event);
         if let (

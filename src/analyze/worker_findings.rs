@@ -8,7 +8,9 @@ use chrono::{DateTime, FixedOffset};
 use crate::analyze::incident::{Basis, Incident};
 use crate::analyze::kernel_join::KernelKill;
 use crate::analyze::proxy_join::ProxyLine;
-use crate::report::{Cause, Confidence, Event, EventDetail, Evidence, Finding, Severity, Warning};
+use crate::report::{
+    Cause, Confidence, Event, EventDetail, Evidence, Finding, OriginKind, Severity, Warning,
+};
 
 /// Evidence rows per finding: enough to see the pattern, few enough to read at 3 a.m.
 const EVIDENCE_PER_FINDING: usize = 4;
@@ -26,8 +28,15 @@ pub const MAX_PIDS: usize = 1_000;
 pub struct Groups {
     /// Keyed by cause, basis, request path and the causes ruled out (so a finding's
     /// `ruled_out` holds for every incident in it).
-    map: BTreeMap<(Cause, Basis, Option<String>, Vec<Cause>), Group>,
+    /// An origin's incidents are its own findings: a fleet's pods are grouped apart (the
+    /// key starts with the origin, a file's rotations being one).
+    map: BTreeMap<GroupKey, Group>,
 }
+
+/// An origin's kind and its name (a file's: the log its rotations share).
+type OriginKey = (OriginKind, String);
+/// A finding's incidents: one origin, one cause and basis, one request path, one ruled-out list.
+type GroupKey = (OriginKey, Cause, Basis, Option<String>, Vec<Cause>);
 
 #[derive(Debug)]
 struct Group {
@@ -48,9 +57,16 @@ impl Groups {
     pub fn add(&mut self, inc: &Incident) {
         let request = inc.attribution.request.as_deref().map(path_only);
         let ruled_out: Vec<Cause> = inc.ruled_out.iter().map(|r| r.cause).collect();
+        let (kind, name) = inc.origin.key();
         let g = self
             .map
-            .entry((inc.cause(), inc.basis, request, ruled_out))
+            .entry((
+                (kind, name.to_string()),
+                inc.cause(),
+                inc.basis,
+                request,
+                ruled_out,
+            ))
             .or_insert_with(|| Group {
                 count: 0,
                 pids: BTreeSet::new(),
@@ -83,7 +99,7 @@ impl Groups {
     pub fn count(&self, basis: Basis) -> u64 {
         self.map
             .iter()
-            .filter(|((_, b, _, _), _)| *b == basis)
+            .filter(|((_, _, b, _, _), _)| *b == basis)
             .map(|(_, g)| g.count)
             .sum()
     }
@@ -92,7 +108,7 @@ impl Groups {
     pub fn count_unaborted(&self, basis: Basis) -> u64 {
         self.map
             .iter()
-            .filter(|((_, b, _, _), _)| *b == basis)
+            .filter(|((_, _, b, _, _), _)| *b == basis)
             .map(|(_, g)| g.count - g.aborted)
             .sum()
     }
@@ -100,7 +116,11 @@ impl Groups {
     pub fn findings(&self) -> Vec<Finding> {
         self.map
             .iter()
-            .map(|((cause, basis, request, _), g)| finding(*cause, *basis, request.clone(), g))
+            .map(|(((_, origin), cause, basis, request, _), g)| {
+                let mut f = finding(*cause, *basis, request.clone(), g);
+                f.origins = vec![origin.clone()];
+                f
+            })
             .collect()
     }
 }
@@ -237,6 +257,7 @@ fn finding(cause: Cause, basis: Basis, request: Option<String>, g: &Group) -> Fi
         evidence.extend(inc.correlated.iter().cloned());
     }
     Finding {
+        origins: Vec::new(),
         rank: 0,
         cause,
         severity,
@@ -292,6 +313,7 @@ pub fn silent_oom_finding(kills: &[&KernelKill]) -> Option<Finding> {
     pids.dedup();
     pids.truncate(MAX_PIDS);
     Some(Finding {
+        origins: Vec::new(),
         rank: 0,
         cause: Cause::Memory,
         severity: Severity::Critical,
@@ -344,6 +366,7 @@ pub fn proxy_timeout_finding(lines: &[&ProxyLine]) -> Option<Finding> {
         .map(|r| format!(" on {r}"))
         .unwrap_or_default();
     Some(Finding {
+        origins: Vec::new(),
         rank: 0,
         cause: Cause::ProxyTimeout,
         severity: Severity::High,
@@ -406,6 +429,7 @@ pub fn boot_failure_finding(events: &[Event]) -> Option<Finding> {
         (None, None) => failures[0].1.to_string(),
     };
     Some(Finding {
+        origins: Vec::new(),
         rank: 0,
         cause: Cause::Unknown,
         severity: Severity::Critical,

@@ -1,5 +1,7 @@
 //! `wtdiag logs`: Gunicorn error logs (+ app logs) → incidents → findings.
 
+use std::sync::Arc;
+
 use anyhow::Result;
 
 use crate::analyze::applog_join::AppLogJoin;
@@ -14,17 +16,20 @@ use crate::analyze::timeline::{Timeline, TimelineResult};
 use crate::analyze::watch_join::{self, MAX_WATCH_INCIDENTS, WatchLine};
 use crate::analyze::worker_findings::{self, Groups};
 use crate::cli::LogsArgs;
+use crate::commands::fleet::{self, FleetRead, SideLine};
+use crate::commands::parallel;
 use crate::commands::{Window, check_stdin_once, progress_for};
 use crate::input;
 use crate::parse::applog::{AppLogReader, AppRecord};
 use crate::parse::detect::{LogKind, detect};
-use crate::parse::gunicorn::GunicornLog;
+use crate::parse::envelope::Envelope;
+use crate::parse::gunicorn::{GunicornLog, ParsedGunicornLog};
 use crate::parse::kernel;
 use crate::parse::nginx;
 use crate::parse::pg::{PgEvent, PgLogReader};
 use crate::parse::requests::{self, Writer};
 use crate::parse::skips::{self, Skips};
-use crate::report::{CommandName, Evidence, InputSummary, Report, Warning};
+use crate::report::{CommandName, Evidence, InputSummary, Origin, Report, Warning};
 
 /// `django.request` database errors kept from app logs.
 const MAX_APP_ERRORS: usize = 1_000;
@@ -43,8 +48,8 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     // files (a timeout at the end of one, its kill at the start of the next) come together.
     // OOM-killer lines of kernel logs among the inputs, read once the Gunicorn logs give the
     // zone their `dmesg -T` times lack.
-    let mut kernel_lines: Vec<(String, u64, String)> = Vec::new();
-    let mut proxy_lines: Vec<(String, u64, String)> = Vec::new();
+    let mut kernel_lines: Vec<SideLine> = Vec::new();
+    let mut proxy_lines: Vec<SideLine> = Vec::new();
     let mut watch_lines: Vec<WatchLine> = Vec::new();
     let timeout = Timeout {
         seconds: args.timeout.unwrap_or(DEFAULT_TIMEOUT_S),
@@ -63,7 +68,33 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     let mut plan = input::plan(&args.files)?;
     report.warnings.extend(duplicate_warnings(&plan));
     plan.inputs.sort_by_key(|p| p.first);
-    for planned in plan.inputs {
+    // Gunicorn logs and streams are parsed ahead on other threads (each a whole input); their
+    // events come back in order, so the report is the one thread's.
+    let threads = parallel::threads(args.jobs);
+    let mut ahead = (threads > 1).then(|| {
+        let paths = plan.inputs.iter().map(|p| {
+            let file = p.path != "-"
+                && std::fs::metadata(&p.path)
+                    .is_ok_and(|m| m.is_file() && m.len() <= parallel::MAX_AHEAD_BYTES);
+            file.then(|| p.path.clone())
+        });
+        parallel::ReadAhead::new(paths.collect(), threads)
+    });
+    for (i, planned) in plan.inputs.into_iter().enumerate() {
+        if let Some(taken) = ahead.as_mut().and_then(|a| a.take(i)) {
+            let mut acc = Read {
+                report: &mut report,
+                timeline: &mut timeline,
+                records: &mut gunicorn_records,
+                versions: &mut versions,
+                worker_class: &mut worker_class,
+                kernel: &mut kernel_lines,
+                proxy: &mut proxy_lines,
+            };
+            if acc.ahead(&planned.path, taken)? {
+                continue;
+            }
+        }
         let progress = progress_for(&planned.path, &args.output);
         let opened = planned.open(progress)?;
         let path = opened.path.clone();
@@ -97,6 +128,21 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         // Every input is told by its first lines. Side sources keep only the lines that can
         // matter, read once the Gunicorn logs give the zone their times lack; application and
         // PostgreSQL logs are read after the Gunicorn logs, like --app-log and --pg-log.
+        if let Some(envelope) = fleet::envelope_of(opened.head()) {
+            let mut sink = |event| timeline.push(event);
+            let read = fleet::read(opened, envelope, MAX_OOM_KILLS, &mut sink)?;
+            let mut acc = Read {
+                report: &mut report,
+                timeline: &mut timeline,
+                records: &mut gunicorn_records,
+                versions: &mut versions,
+                worker_class: &mut worker_class,
+                kernel: &mut kernel_lines,
+                proxy: &mut proxy_lines,
+            };
+            acc.fleet(&path, compressed, envelope, read);
+            continue;
+        }
         let kind = detect(opened.head());
         let side = match kind {
             LogKind::Kernel => Some((
@@ -158,7 +204,12 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
                 }
                 if kept.len() < max {
                     let text = crate::parse::cap(&text, 2048).to_string();
-                    kept.push((path.clone(), line.number, text));
+                    kept.push(SideLine {
+                        path: path.clone(),
+                        line: line.number,
+                        text,
+                        origin: Origin::file(&Arc::from(path.as_str())),
+                    });
                 } else {
                     dropped += 1;
                 }
@@ -185,6 +236,8 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
             ));
             continue;
         }
+        // commands/parallel.rs reads Gunicorn logs ahead the same way (and hands back those
+        // with request lines): a change here is a change there.
         let mut log = GunicornLog::new(&path);
         let mut sink = |event| timeline.push(event);
         // Access or router lines mixed into the stream (a container's output, `heroku logs`)
@@ -205,25 +258,16 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
             log.push(line, &mut sink)
         })?;
         let parsed = log.finish(&mut sink);
-        gunicorn_records += parsed.records;
-        report
-            .warnings
-            .extend(input_warning(&path, counts, parsed.records));
-        if let Some(v) = parsed.version {
-            versions.push(v);
+        Read {
+            report: &mut report,
+            timeline: &mut timeline,
+            records: &mut gunicorn_records,
+            versions: &mut versions,
+            worker_class: &mut worker_class,
+            kernel: &mut kernel_lines,
+            proxy: &mut proxy_lines,
         }
-        if let Some(class) = &parsed.worker_class {
-            timeline.set_worker_class(class);
-            worker_class = Some(class.clone());
-        }
-        report.inputs.push(summary(
-            &path,
-            "gunicorn",
-            compressed,
-            counts,
-            parsed.skips,
-            parsed.lossy_lines,
-        ));
+        .gunicorn(&path, compressed, counts, parsed);
     }
 
     let TimelineResult {
@@ -242,11 +286,12 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
         .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC"));
     let oom_kills: Vec<KernelKill> = kernel_lines
         .into_iter()
-        .filter_map(|(path, line, text)| {
+        .filter_map(|l| {
             Some(KernelKill {
-                kill: kernel::parse_line(&text, offset)?,
-                path,
-                line,
+                kill: kernel::parse_line(&l.text, offset)?,
+                path: l.path,
+                line: l.line,
+                origin: l.origin,
             })
         })
         .collect();
@@ -254,12 +299,13 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     let silent_ooms: Vec<&KernelKill> = kernel_join::join(&mut incidents, &oom_kills);
     let proxy: Vec<ProxyLine> = proxy_lines
         .into_iter()
-        .filter_map(|(path, line, text)| {
+        .filter_map(|l| {
             Some(ProxyLine {
-                up: nginx::parse_line(&text, offset)?,
-                path,
-                line,
-                text: crate::parse::cap(&text, 400).to_string(),
+                up: nginx::parse_line(&l.text, offset)?,
+                text: crate::parse::cap(&l.text, 400).to_string(),
+                path: l.path,
+                line: l.line,
+                origin: l.origin,
             })
         })
         .collect();
@@ -535,6 +581,105 @@ pub fn run(args: &LogsArgs) -> Result<Report> {
     Ok(report)
 }
 
+/// Where a Gunicorn log's or a stream's results go, read on this thread or ahead.
+struct Read<'a> {
+    report: &'a mut Report,
+    timeline: &'a mut Timeline,
+    records: &'a mut u64,
+    versions: &'a mut Vec<String>,
+    worker_class: &'a mut Option<String>,
+    kernel: &'a mut Vec<SideLine>,
+    proxy: &'a mut Vec<SideLine>,
+}
+
+impl Read<'_> {
+    fn gunicorn(
+        &mut self,
+        path: &str,
+        compressed: bool,
+        counts: input::LineCounts,
+        parsed: ParsedGunicornLog,
+    ) {
+        *self.records += parsed.records;
+        self.report
+            .warnings
+            .extend(input_warning(path, counts, parsed.records));
+        if let Some(v) = parsed.version {
+            self.versions.push(v);
+        }
+        if let Some(class) = &parsed.worker_class {
+            self.timeline.set_worker_class(class);
+            *self.worker_class = Some(class.clone());
+        }
+        self.report.inputs.push(summary(
+            path,
+            "gunicorn",
+            compressed,
+            counts,
+            parsed.skips,
+            parsed.lossy_lines,
+        ));
+    }
+
+    fn fleet(&mut self, path: &str, compressed: bool, envelope: Envelope, read: FleetRead) {
+        *self.records += read.records;
+        self.report
+            .warnings
+            .extend(fleet::reversed_warning(path, &read));
+        if read.records == 0 {
+            self.report
+                .warnings
+                .extend(input_warning(path, read.counts, read.records));
+        }
+        self.versions.extend(read.versions);
+        if let Some(class) = &read.worker_class {
+            self.timeline.set_worker_class(class);
+            *self.worker_class = Some(class.clone());
+        }
+        self.report
+            .warnings
+            .extend(fleet::unread_warning(path, &read.unread));
+        self.kernel.extend(read.kernel);
+        self.proxy.extend(read.proxy);
+        let mut input = summary(
+            path,
+            "gunicorn",
+            compressed,
+            read.counts,
+            read.skips,
+            read.lossy_lines,
+        );
+        input.envelope = Some(envelope.name());
+        input.origins = read.origins;
+        self.report.inputs.push(input);
+    }
+
+    /// Takes an input another thread read; false when it was not one to read there.
+    fn ahead(&mut self, path: &str, taken: parallel::Taken<'_>) -> Result<bool> {
+        for msg in taken {
+            match msg {
+                parallel::Msg::NotMine => return Ok(false),
+                parallel::Msg::Events(batch) => {
+                    for (event, database) in batch {
+                        self.timeline.push_read(event, database);
+                    }
+                }
+                parallel::Msg::Failed(e) => return Err(e),
+                parallel::Msg::Gunicorn(compressed, counts, parsed) => {
+                    self.gunicorn(path, compressed, counts, parsed);
+                    return Ok(true);
+                }
+                parallel::Msg::Fleet(compressed, envelope, read) => {
+                    self.fleet(path, compressed, envelope, *read);
+                    return Ok(true);
+                }
+            }
+        }
+        // The thread ended without its last message: it panicked.
+        anyhow::bail!("{path}: reading stopped unexpectedly; run again with --jobs 1")
+    }
+}
+
 /// An input read after the Gunicorn logs: planned from an option (opened when its turn comes,
 /// so a thousand rotated logs never hold a thousand descriptors), or found among the
 /// positional inputs and already open.
@@ -667,6 +812,7 @@ fn feed_request(
             path: path.to_string(),
             line: number,
             text: crate::parse::cap(text, 400).to_string(),
+            origin: Origin::file(&Arc::from(path)),
         });
     }
     true
@@ -741,6 +887,8 @@ fn summary(
         skipped_lines: skips.total(),
         skipped: skips.into_summary(),
         lossy_lines,
+        envelope: None,
+        origins: Vec::new(),
     }
 }
 

@@ -1,9 +1,11 @@
 //! The glue layer: each subcommand wires its inputs, parsers, analysis and renderer together.
 //! Nothing here parses a format or decides a cause.
 
+mod fleet;
 mod generate;
 mod live;
 mod logs;
+mod parallel;
 mod pg;
 mod watch;
 

@@ -99,6 +99,8 @@ pub fn run(args: &PgArgs) -> Result<Report> {
         }
         report.warnings.extend(zone_warnings(path, &read.zones));
         report.inputs.push(InputSummary {
+            envelope: None,
+            origins: Vec::new(),
             path: path.clone(),
             format: read.format.map_or("unknown", |f| f.name()).to_string(),
             compressed,

@@ -13,7 +13,7 @@ use crate::parse::number::{leading_u32, parse_u32};
 use crate::parse::skips::{self, Skips};
 use crate::parse::timestamp;
 use crate::parse::traceback::{self, TracebackBuilder};
-use crate::report::{Attribution, Cause, Event, EventDetail, Source};
+use crate::report::{Attribution, Cause, Event, EventDetail, Origin, Source};
 
 /// A record header found in a line.
 struct Header<'a> {
@@ -226,6 +226,8 @@ struct PendingTraceback {
 /// Streaming parser of one Gunicorn error log: lines in, events out through a sink.
 pub struct GunicornLog {
     path: Arc<str>,
+    /// Set on every event: the file, or the pod/host/container of a multi-origin stream.
+    origin: Origin,
     version: Option<String>,
     worker_class: Option<String>,
     skips: Skips,
@@ -256,8 +258,15 @@ pub struct ParsedGunicornLog {
 
 impl GunicornLog {
     pub fn new(path: &str) -> GunicornLog {
+        let path: Arc<str> = Arc::from(path);
+        GunicornLog::with_origin(path.clone(), Origin::file(&path))
+    }
+
+    /// A parser for the lines of one origin of a multi-origin stream.
+    pub fn with_origin(path: Arc<str>, origin: Origin) -> GunicornLog {
         GunicornLog {
-            path: Arc::from(path),
+            path,
+            origin,
             version: None,
             worker_class: None,
             skips: Skips::default(),
@@ -325,6 +334,7 @@ impl GunicornLog {
                 path: self.path.clone(),
                 line: line.number,
             },
+            origin: self.origin.clone(),
             text: decode(&line.bytes[..line.bytes.len().min(MAX_EVIDENCE)])
                 .0
                 .into_owned(),

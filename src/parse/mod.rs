@@ -4,6 +4,7 @@
 pub mod access;
 pub mod applog;
 pub mod detect;
+pub mod envelope;
 pub mod gunicorn;
 pub mod heroku;
 pub mod kernel;

@@ -48,6 +48,25 @@ pub fn render(report: &Report, options: Options, out: &mut dyn Write) -> io::Res
             out,
             "No findings: nothing in the inputs points to a cause of worker timeouts."
         )?;
+    } else if let Some(groups) = by_origin(&report.findings) {
+        // A fleet: each host's or pod's findings together, under its name, ranks kept.
+        let heading = format!(
+            "Root causes by origin ({} origins), most important first",
+            groups.len()
+        );
+        writeln!(out, "{}", palette.paint(&heading, Style::BOLD))?;
+        for (origin, findings) in groups {
+            writeln!(out)?;
+            // Origin names come from the logs: shown escaped, like any text others wrote.
+            let name = format!("== {}", safe(&origin));
+            writeln!(out, "{}", palette.paint(&name, Style::BOLD))?;
+            let owned: Vec<Finding> = findings.iter().map(|f| (*f).clone()).collect();
+            writeln!(out, "{}", findings_table(&owned, width, color))?;
+            for f in findings {
+                writeln!(out)?;
+                finding_details(f, palette, out)?;
+            }
+        }
     } else {
         writeln!(
             out,
@@ -145,6 +164,31 @@ fn sqlstate_classes_line(classes: &[crate::report::SqlstateClassCount]) -> Strin
         })
         .collect();
     format!("Errors by SQLSTATE class: {}", parts.join(", "))
+}
+
+/// Findings grouped by origin, in the order of each origin's best-ranked finding, when they
+/// come from more than one; findings of no single origin (endpoints, the database) go last.
+fn by_origin(findings: &[Finding]) -> Option<Vec<(String, Vec<&Finding>)>> {
+    let mut groups: Vec<(String, Vec<&Finding>)> = Vec::new();
+    for f in findings {
+        let name = match f.origins.as_slice() {
+            [one] => one.clone(),
+            [] => "all origins".to_string(),
+            many => many.join(", "),
+        };
+        match groups.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, list)) => list.push(f),
+            None => groups.push((name, vec![f])),
+        }
+    }
+    if groups.iter().filter(|(n, _)| n != "all origins").count() < 2 {
+        return None;
+    }
+    if let Some(at) = groups.iter().position(|(n, _)| n == "all origins") {
+        let rest = groups.remove(at);
+        groups.push(rest);
+    }
+    Some(groups)
 }
 
 /// A table that wraps to `width` columns, or never wraps (output to a file or a pipe, where

@@ -18,6 +18,98 @@ pub struct Source {
     pub line: u64,
 }
 
+/// What kind of place an [`Origin`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OriginKind {
+    /// A single-origin input: the file itself (rotated files of one log are one origin).
+    File,
+    /// A machine: journald's `_HOSTNAME`, syslog's host, an aggregator's `host.name`.
+    Host,
+    /// A Kubernetes pod (and container): `kubectl logs --prefix`, aggregator pod labels.
+    Pod,
+    /// A container or service replica: docker compose's `web-1`.
+    Container,
+    /// A stream an aggregator names (a CloudWatch log stream, a Loki label set).
+    Stream,
+}
+
+/// The process namespace an event came from: the file of a single-origin input, or the host,
+/// pod or container label of a multi-origin stream. Pids are only meaningful within one origin
+/// (every pod has a master `[1]` and workers `[7]`), so incidents never join across origins.
+/// In JSON it is the label (or the path) as a string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Origin {
+    pub kind: OriginKind,
+    pub name: Arc<str>,
+}
+
+impl Serialize for Origin {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name)
+    }
+}
+
+impl Origin {
+    /// The origin of a single-origin input.
+    pub fn file(path: &Arc<str>) -> Origin {
+        Origin {
+            kind: OriginKind::File,
+            name: path.clone(),
+        }
+    }
+
+    pub fn labelled(kind: OriginKind, name: &str) -> Origin {
+        Origin {
+            kind,
+            name: Arc::from(name),
+        }
+    }
+
+    /// What incidents are keyed by: the label, or for a file the log it is a rotation of
+    /// (`error.log.2.gz`, `error.log.1` and `error.log` are one log, so a timeout at the end of
+    /// one and its kill at the start of the next stay one incident).
+    pub fn key(&self) -> (OriginKind, &str) {
+        match self.kind {
+            OriginKind::File => (OriginKind::File, rotation_stem(&self.name)),
+            kind => (kind, &self.name),
+        }
+    }
+
+    /// Whether evidence of `other` may be joined to an incident of `self` by pid or time: not
+    /// when both carry a label of the same kind and the labels differ (a pod's OOM kill is not
+    /// another pod's timeout). A file carries no label: a `dmesg` file or an nginx log given on
+    /// its own joins as before.
+    pub fn may_join(&self, other: &Origin) -> bool {
+        self.kind == OriginKind::File
+            || other.kind == OriginKind::File
+            || self.kind != other.kind
+            || self.name == other.name
+    }
+}
+
+/// `error.log.2.gz` → `error.log`; `error.log-20261126.gz` → `error.log`: what logrotate adds.
+fn rotation_stem(path: &str) -> &str {
+    let mut s = path;
+    for suffix in [".gz", ".bz2", ".xz", ".zst"] {
+        s = s.strip_suffix(suffix).unwrap_or(s);
+    }
+    // `.1`, `.12`
+    if let Some(dot) = s.rfind('.') {
+        let tail = &s[dot + 1..];
+        if !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit()) {
+            s = &s[..dot];
+        }
+    }
+    // `-20261126` (dateext)
+    if let Some(dash) = s.rfind('-') {
+        let tail = &s[dash + 1..];
+        if tail.len() >= 8 && tail.bytes().all(|b| b.is_ascii_digit()) {
+            s = &s[..dash];
+        }
+    }
+    s
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
     #[serde(flatten)]
@@ -27,6 +119,8 @@ pub struct Event {
     /// When it happened, with the UTC offset the log gave.
     pub time: Option<DateTime<FixedOffset>>,
     pub source: Source,
+    /// The file, host, pod or container the event came from.
+    pub origin: Origin,
     /// The log text the event was read from, for evidence (not in JSON: `source` points to it).
     #[serde(skip)]
     pub text: String,

@@ -13,7 +13,9 @@ use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 
 pub use cause::Cause;
-pub use event::{Attribution, DeadlockProcess, Event, EventDetail, Frame, Source};
+pub use event::{
+    Attribution, DeadlockProcess, Event, EventDetail, Frame, Origin, OriginKind, Source,
+};
 pub use pg::{BurstSummary, PgInput, PgSummary, SqlstateClassCount, StatementSummary};
 pub use severity::{Confidence, Severity};
 pub use side::{MAX_SIDE_EVENTS, SideEvent, SideEvents, SideKind};
@@ -130,6 +132,13 @@ pub struct InputSummary {
     pub skipped: Vec<SkippedLines>,
     /// Lines with invalid UTF-8, still read with U+FFFD in place of the bad bytes.
     pub lossy_lines: u64,
+    /// For a multi-origin stream (`logs`): its envelope (`kubectl_prefix`, `docker_compose`,
+    /// `journal_short`, `journal_json`, `loki_logcli`, `loki_logcli_jsonl`, `ndjson`,
+    /// `cloudwatch_tail`) and the origins found in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -172,6 +181,9 @@ pub struct Finding {
     pub advice: String,
     /// Causes the evidence excludes, with why (empty when none was ruled out).
     pub ruled_out: Vec<RuledOut>,
+    /// The files, hosts, pods or containers whose incidents the finding explains (`logs`;
+    /// empty for findings not made of worker incidents).
+    pub origins: Vec<String>,
 }
 
 /// A cause the evidence excludes, and why (`findings[].ruled_out`).

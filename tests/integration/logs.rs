@@ -344,8 +344,15 @@ fn normalise_input(mut report: Value) -> Value {
     for e in report["events"].as_array_mut().unwrap() {
         assert_eq!(e["source"]["path"], Value::from(name.clone()));
         e["source"]["path"] = "INPUT".into();
+        assert_eq!(e["origin"], Value::from(name.clone()));
+        e["origin"] = "INPUT".into();
     }
     for f in report["findings"].as_array_mut().unwrap() {
+        // A file's origin is the log its rotations share: `error.log` for `error.log.2`.
+        for o in f["origins"].as_array_mut().unwrap() {
+            assert!(name.starts_with(o.as_str().unwrap()), "{o} of {name}");
+            *o = "INPUT".into();
+        }
         for ev in f["evidence"].as_array_mut().unwrap() {
             if ev["path"] == name.as_str() {
                 ev["path"] = "INPUT".into();

@@ -5,6 +5,7 @@
 mod attribution;
 mod bad_input;
 mod common;
+mod fleet;
 mod generated;
 mod heroku;
 mod kernel;

@@ -270,6 +270,7 @@ pub(super) fn finding(cause: Cause, workers: &[&WorkerDiagnosis]) -> Finding {
     let mut pids: Vec<u32> = workers.iter().map(|w| w.state.pid).collect();
     pids.sort_unstable();
     Finding {
+        origins: Vec::new(),
         rank: 0,
         cause,
         severity: workers

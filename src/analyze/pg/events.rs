@@ -121,6 +121,7 @@ pub fn report_event(e: &PgEvent<'_>, path: &Arc<str>, normalizer: &mut Normalize
             path: path.clone(),
             line: e.line,
         },
+        origin: crate::report::Origin::file(path),
         text: cap(e.message, MAX_EVIDENCE).to_string(),
     }
 }

@@ -87,6 +87,7 @@ pub fn build(mut a: PgAnalysis, inputs: Vec<PgInput>) -> PgOutcome {
     for (i, s) in slow.into_iter().take(top) {
         let slow_runs = a.slow_runs[i];
         findings.push(Finding {
+            origins: Vec::new(),
             rank: 0,
             cause: Cause::SlowQuery,
             severity: severity_by_ms(s.max_ms),
@@ -144,6 +145,7 @@ pub fn build(mut a: PgAnalysis, inputs: Vec<PgInput>) -> PgOutcome {
                 .flat_map(|b| [Some(b.first_time), Some(b.last_time)]),
         );
         findings.push(Finding {
+            origins: Vec::new(),
             rank: 0,
             cause: Cause::NPlusOne,
             severity: if largest >= 100 || longest >= 1000.0 {
@@ -221,6 +223,7 @@ pub fn build(mut a: PgAnalysis, inputs: Vec<PgInput>) -> PgOutcome {
         let (first_seen, last_seen) =
             span(rest.iter().flat_map(|i| i.episodes.iter().map(|e| e.start)));
         findings.push(Finding {
+            origins: Vec::new(),
             rank: 0,
             cause: Cause::LockWait,
             severity: Severity::Low,
@@ -277,6 +280,7 @@ pub fn build(mut a: PgAnalysis, inputs: Vec<PgInput>) -> PgOutcome {
     temps.sort_by(|x, y| y.bytes.cmp(&x.bytes).then(x.normalized.cmp(&y.normalized)));
     for t in temps.iter().take(top) {
         findings.push(Finding {
+            origins: Vec::new(),
             rank: 0,
             cause: Cause::SlowQuery,
             severity: Severity::Low,
@@ -483,6 +487,7 @@ fn lock_finding(inc: &LockIncident) -> Finding {
     );
     let (first_seen, last_seen) = span(inc.episodes.iter().flat_map(|e| [e.start, e.end]));
     Finding {
+        origins: Vec::new(),
         rank: 0,
         cause: Cause::LockWait,
         severity: severity_by_ms(inc.max_wait_ms),
@@ -566,6 +571,7 @@ fn deadlock_finding(group: &[&DeadlockRecord]) -> Finding {
     evidence.truncate(MAX_EVIDENCE);
     let (first_seen, last_seen) = span(group.iter().map(|r| r.time));
     Finding {
+        origins: Vec::new(),
         rank: 0,
         cause: Cause::Deadlock,
         severity: if group.len() >= 10 {
@@ -636,6 +642,7 @@ fn cancel_finding(reason: CancelReason, group: &[&CancelRecord]) -> Finding {
     pids.dedup();
     let (first_seen, last_seen) = span(group.iter().map(|c| c.time));
     Finding {
+        origins: Vec::new(),
         rank: 0,
         cause,
         severity,
