@@ -5,7 +5,7 @@
 //! few open runs each, backends idle for longer than the gap are closed and dropped.
 
 use crate::analyze::window::started_before;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
@@ -65,10 +65,13 @@ struct Backend {
 pub struct BurstDetector {
     rules: BurstRules,
     backends: HashMap<u32, Backend>,
-    /// Every tracked backend by its last activity, oldest first: idle backends are closed
-    /// from the front, one look each, and when more than [`MAX_BACKENDS`] are active at once
-    /// the least recently active gives way.
-    by_activity: BTreeSet<(DateTime<FixedOffset>, u32)>,
+    /// Every tracked backend's activity in the order it was seen, oldest first: idle backends
+    /// are closed from the front, and when more than [`MAX_BACKENDS`] are active at once the
+    /// least recently active gives way. An entry is stale once its backend was active again
+    /// (its `last_time` differs); stale entries are dropped when they reach the front, and the
+    /// queue is rebuilt from the backends when stale ones outnumber live ones, so it stays
+    /// within a few entries per tracked backend (a pushed entry per statement, no tree update).
+    by_activity: VecDeque<(DateTime<FixedOffset>, u32)>,
     pub found: Vec<Burst>,
 }
 
@@ -81,7 +84,7 @@ impl BurstDetector {
         BurstDetector {
             rules,
             backends: HashMap::new(),
-            by_activity: BTreeSet::new(),
+            by_activity: VecDeque::new(),
             found: Vec::new(),
         }
     }
@@ -103,10 +106,7 @@ impl BurstDetector {
         }
         let rules = self.rules;
         let backend = self.backends.entry(pid).or_default();
-        if let Some(last) = backend.last_time {
-            self.by_activity.remove(&(last, pid));
-        }
-        self.by_activity.insert((time, pid));
+        self.by_activity.push_back((time, pid));
         let mut closed: Vec<Run> = Vec::new();
         backend.runs.retain(|r| {
             let open = ms_between(r.last_time, time) <= rules.max_gap_ms;
@@ -156,18 +156,40 @@ impl BurstDetector {
         for run in closed {
             self.close(pid, run);
         }
+        if self.by_activity.len() > 4 * self.backends.len() + 1024 {
+            self.compact();
+        }
+    }
+
+    /// Rebuilds the activity queue from the backends' last activity, oldest first.
+    fn compact(&mut self) {
+        let mut live: Vec<(DateTime<FixedOffset>, u32)> = self
+            .backends
+            .iter()
+            .filter_map(|(pid, b)| b.last_time.map(|t| (t, *pid)))
+            .collect();
+        live.sort_unstable();
+        self.by_activity = live.into();
     }
 
     /// Closes the runs of backends idle for longer than the gap and forgets those backends;
     /// then, while [`MAX_BACKENDS`] are still tracked, the least recently active ones.
     fn sweep(&mut self, now: DateTime<FixedOffset>) {
         let gap = self.rules.max_gap_ms;
-        while let Some(&(last, pid)) = self.by_activity.first() {
+        while let Some(&(last, pid)) = self.by_activity.front() {
+            let stale = self
+                .backends
+                .get(&pid)
+                .is_none_or(|b| b.last_time != Some(last));
+            if stale {
+                self.by_activity.pop_front();
+                continue;
+            }
             let idle = ms_between(last, now) > gap;
             if !idle && self.backends.len() < MAX_BACKENDS {
                 break;
             }
-            self.by_activity.pop_first();
+            self.by_activity.pop_front();
             if let Some(b) = self.backends.remove(&pid) {
                 for run in b.runs {
                     self.close(pid, run);
