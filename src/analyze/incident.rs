@@ -763,12 +763,14 @@ fn abort_default_reason(signal: &str) -> String {
 
 fn escalation_reason(signal: &str, database_seen: bool) -> String {
     let native = if database_seen {
-        "most often the database driver waiting on PostgreSQL; sometimes a C extension or a \
-         regex holding the GIL"
+        "most often the database driver waiting on PostgreSQL; sometimes one long C call that \
+         never checks for signals (OpenSSL's PBKDF2, a C extension; not CPython's `re`, whose \
+         matching lets the handler run)"
     } else {
-        "a C extension or a regex holding the GIL, DNS resolution (getaddrinfo), a TLS handshake \
-         or socket call inside C code, a model or library call that never returns to Python, or \
-         a swapping process"
+        "one long C call that never checks for signals (OpenSSL's PBKDF2, a C extension; not \
+         CPython's `re`, whose matching lets the handler run), DNS resolution (getaddrinfo), a \
+         TLS handshake or socket call inside C code, a model or library call that never returns \
+         to Python, or a swapping process"
     };
     format!(
         "ignored the master's SIGABRT and got {signal}: stuck in native code ({native}); a \

@@ -928,7 +928,7 @@ fn warnings(
              slow statement, or sample the next one with `wtdiag live`."
         } else {
             "The PostgreSQL log shows no lock wait, long statement or lost client at those \
-             times: the stall was outside the database (a C extension, OpenSSL, a regex), or the \
+             times: the stall was outside the database (a C extension, OpenSSL), or the \
              server does not log it (set log_lock_waits = on, log_min_duration_statement, and \
              client_connection_check_interval = '1s'). Sample the next one with `wtdiag live`."
         };
