@@ -18,7 +18,7 @@ use crate::analyze::live::{
 };
 use crate::analyze::stack::{self, Origin};
 use crate::cli::LiveArgs;
-use crate::live::gunicorn_config::{self, MasterTimeout, TimeoutSource, WorkerClass, WorkerModel};
+use crate::live::gunicorn_config::{self, MasterTimeout, WorkerClass, WorkerModel};
 use crate::live::pg_activity::PgLookup;
 use crate::live::pyspy::{Candidates, PySpy, PySpyError};
 use crate::live::sampler::{self, SamplingPlan, SamplingRun, Targets, WorkerRecord};
@@ -64,7 +64,7 @@ pub fn run(args: &LiveArgs) -> Result<Report> {
         args.py_spy.clone(),
         target.master.unwrap_or(target.given),
     ))?;
-    let timeout = master_timeout(args, &target);
+    let timeout = target.master_timeout(args.timeout);
     let model = worker_model(&target);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -395,29 +395,6 @@ fn class_warnings(model: &WorkerModel, outcomes: &[WorkerOutcome]) -> Vec<Warnin
 
 fn to_fixed(t: SystemTime) -> DateTime<FixedOffset> {
     DateTime::<Utc>::from(t).fixed_offset()
-}
-
-fn master_timeout(args: &LiveArgs, target: &Target) -> MasterTimeout {
-    if let Some(seconds) = args.timeout {
-        return MasterTimeout {
-            seconds,
-            source: TimeoutSource::Given,
-            doubt: None,
-        };
-    }
-    match (&target.master_view, target.master) {
-        (Some(view), Some(master)) => {
-            gunicorn_config::resolve(view, &|p| target::read_as(master, p))
-        }
-        _ => MasterTimeout {
-            seconds: gunicorn_config::DEFAULT_TIMEOUT,
-            source: TimeoutSource::Default,
-            doubt: Some(format!(
-                "pid {} has no Gunicorn master above it, so no timeout could be read",
-                target.given
-            )),
-        },
-    }
 }
 
 fn progress_bar(args: &LiveArgs, duration: Duration) -> Option<ProgressBar> {

@@ -17,7 +17,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use crate::analyze::live::{self as diagnosis, WorkerDiagnosis};
 use crate::cli::WatchArgs;
 use crate::exit_code;
-use crate::live::gunicorn_config::{self, MasterTimeout, TimeoutSource, WorkerClass};
+use crate::live::gunicorn_config::{self, MasterTimeout, WorkerClass};
 use crate::live::pyspy::{Candidates, PySpy, PySpyError};
 use crate::live::target::{self, TargetKind};
 use crate::live::{parse_duration, procfs};
@@ -114,7 +114,7 @@ pub fn run(args: &WatchArgs) -> Result<i32> {
         ),
         _ => {}
     }
-    let timeout = master_timeout(args, &target);
+    let timeout = target.master_timeout(args.timeout);
     let model = match &target.master_view {
         Some(view) => gunicorn_config::resolve_workers(view, &|p| target::read_as(master, p)),
         None => Default::default(),
@@ -474,26 +474,6 @@ fn memory_grows(history: &VecDeque<(Instant, u64, u64)>) -> bool {
         && grown >= RSS_GROWTH_MIN_BYTES
         && grown as f64 / seconds >= RSS_GROWTH_MIN_BYTES_PER_SECOND;
     rss_fast || last.2.saturating_sub(first.2) >= SWAP_GROWTH_MIN_BYTES
-}
-
-fn master_timeout(args: &WatchArgs, target: &target::Target) -> MasterTimeout {
-    if let Some(seconds) = args.timeout {
-        return MasterTimeout {
-            seconds,
-            source: TimeoutSource::Given,
-            doubt: None,
-        };
-    }
-    match (&target.master_view, target.master) {
-        (Some(view), Some(master)) => {
-            gunicorn_config::resolve(view, &|p| target::read_as(master, p))
-        }
-        _ => MasterTimeout {
-            seconds: gunicorn_config::DEFAULT_TIMEOUT,
-            source: TimeoutSource::Default,
-            doubt: Some("no Gunicorn master, so no timeout could be read".into()),
-        },
-    }
 }
 
 /// stdout, or `--output FILE` (created now, so that a bad path fails before watching starts).

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::gunicorn_config::MasterView;
+use super::gunicorn_config::{self, MasterTimeout, MasterView, TimeoutSource};
 use super::procfs::{self, ProcError};
 use super::trust::{self, Credentials};
 
@@ -55,6 +55,31 @@ pub struct Target {
     pub workers: Vec<u32>,
     /// The master's command line, `GUNICORN_CMD_ARGS` and working directory, for its timeout.
     pub master_view: Option<MasterView>,
+}
+
+impl Target {
+    /// The master's `timeout`: `given` (the command's --timeout) when set, else read from the
+    /// master's command line, environment and config file, else Gunicorn's default, with why.
+    pub fn master_timeout(&self, given: Option<f64>) -> MasterTimeout {
+        if let Some(seconds) = given {
+            return MasterTimeout {
+                seconds,
+                source: TimeoutSource::Given,
+                doubt: None,
+            };
+        }
+        match (&self.master_view, self.master) {
+            (Some(view), Some(master)) => gunicorn_config::resolve(view, &|p| read_as(master, p)),
+            _ => MasterTimeout {
+                seconds: gunicorn_config::DEFAULT_TIMEOUT,
+                source: TimeoutSource::Default,
+                doubt: Some(format!(
+                    "pid {} has no Gunicorn master above it, so no timeout could be read",
+                    self.given
+                )),
+            },
+        }
+    }
 }
 
 pub fn resolve(pid: u32) -> Result<Target, TargetError> {
